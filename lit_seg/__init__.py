@@ -1,0 +1,3 @@
+"""lit_seg: semantic segmentation with PyTorch Lightning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,98 @@
+"""Backbones as lists of feature maps (timm ``features_only``), and pretrained weights from the hub
+or from a local file.
+
+Backbone contract: ``backbone(images)`` returns a list of feature maps, one per requested stage,
+and ``backbone.feature_info.channels()`` gives their channel counts. Under dilation several stages
+share one stride, so heads address features by position in that list, never by stride.
+"""
+
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+_HUB_HOST = "huggingface.co"
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Reads a state dict from a ``.safetensors`` file or a torch file, never executing pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:  # Lightning checkpoints
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, expected a state dict")
+    return state
+
+
+def load_matching_weights(module: nn.Module, path: str | Path) -> None:
+    """Loads every parameter and buffer of ``module`` from the file at ``path``.
+
+    Keys the module does not have (a classifier, say) are ignored; a key the module needs but the
+    file lacks, or a shape mismatch, is an error naming the key.
+    """
+    state = load_state_dict(path)
+    own = module.state_dict()
+    missing = [key for key in own if key not in state]
+    if missing:
+        raise KeyError(f"{path} lacks {len(missing)} weights of the backbone, e.g. {missing[:3]}")
+    wrong = [k for k in own if state[k].shape != own[k].shape]
+    if wrong:
+        k = wrong[0]
+        raise ValueError(f"{path}: {k} has shape {tuple(state[k].shape)}, expected {tuple(own[k].shape)}")
+    module.load_state_dict({key: state[key] for key in own})
+
+
+def ensure_hub_reachable(what: str) -> None:
+    """Fails at once, with a clear message, when pretrained weights cannot come from the hub."""
+    hint = "pass a local file instead (pretrained: /path/to/weights.safetensors)"
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        raise RuntimeError(f"cannot download {what}: HF_HUB_OFFLINE is set; {hint}")
+    try:
+        socket.create_connection((_HUB_HOST, 443), timeout=3).close()
+    except OSError as error:
+        raise RuntimeError(f"cannot download {what}: {_HUB_HOST} is unreachable ({error}); {hint}") from error
+
+
+def timm_backbone(
+    name: str,
+    *,
+    out_indices: Sequence[int],
+    output_stride: int = 32,
+    pretrained: str | None = None,
+    **timm_options: object,
+) -> nn.Module:
+    """A timm model as a feature extractor.
+
+    Args:
+        name: a timm model name, e.g. ``"resnet101"``.
+        out_indices: the stages whose feature maps are returned, in order.
+        output_stride: 8, 16 or 32; below 32 the last stages are dilated instead of strided.
+        pretrained: ``None`` for random initialisation, ``"hub"`` for timm's default pretrained
+            weights (needs the network), or a path to a safetensors / state-dict file.
+        **timm_options: further arguments of the timm model (e.g. ``drop_path_rate``).
+    """
+    from_hub = pretrained == "hub"
+    if from_hub:
+        ensure_hub_reachable(f"pretrained weights for {name}")
+    backbone = timm.create_model(
+        name,
+        features_only=True,
+        out_indices=tuple(out_indices),
+        output_stride=output_stride,
+        pretrained=from_hub,
+        **timm_options,
+    )
+    if pretrained is not None and not from_hub:
+        load_matching_weights(backbone, pretrained)
+    return backbone
