@@ -1,0 +1,7 @@
+"""Callbacks: plain-text progress, sample predictions as images, per-epoch seeding."""
+
+from lit_seg.callbacks.progress import LineProgressBar
+from lit_seg.callbacks.samples import PredictionSamples
+from lit_seg.callbacks.seeding import EpochSeed
+
+__all__ = ["EpochSeed", "LineProgressBar", "PredictionSamples"]

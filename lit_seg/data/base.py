@@ -1,0 +1,152 @@
+"""The DataModule that every dataset shares: splits, transforms, loaders and class metadata.
+
+A dataset subclass states its class names (and palette), says where each split's file pairs
+are (``pairs``), and, where stored labels are not training labels, gives a ``label_map``.
+"""
+
+import os
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader
+
+from lit_seg.data.dataset import SegmentationDataset, pad_collate
+from lit_seg.data.io import DatasetError, read_index_mask
+from lit_seg.data.sampling import EpochSampler
+from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
+
+
+class SegmentationDataModule(LightningDataModule):
+    """Base DataModule; subclasses set ``class_names`` and implement :meth:`pairs`.
+
+    Args:
+        root: the dataset's folder, laid out as its public release.
+        batch_size: training batch size per process.
+        eval_batch_size: validation/test batch size per process; images of different sizes are
+            padded together and evaluated each at its own size.
+        num_workers: loader worker processes.
+        crop_size: training crop ``(height, width)``; smaller images are padded.
+        scale_range: training random-scale range.
+        hflip: random horizontal flips in training.
+        rotation: maximum random rotation in degrees (0 = none).
+        photometric: random brightness/contrast/saturation/hue in training.
+    """
+
+    class_names: tuple[str, ...] = ()
+    palette: tuple[tuple[int, int, int], ...] | None = None
+    ignore_index: int = 255
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    prepare_command: str = ""
+
+    def __init__(
+        self,
+        root: str,
+        batch_size: int = 8,
+        eval_batch_size: int = 1,
+        num_workers: int = 4,
+        crop_size: tuple[int, int] = (512, 512),
+        scale_range: tuple[float, float] = (0.5, 2.0),
+        hflip: bool = True,
+        rotation: float = 0.0,
+        photometric: bool = False,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.crop_size = tuple(crop_size)
+        self.scale_range = tuple(scale_range)
+        self.hflip = hflip
+        self.rotation = rotation
+        self.photometric = photometric
+        self.datasets: dict[str, SegmentationDataset] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def pairs(self, split: str) -> list[tuple[Path, Path]]:
+        """The ``(image, mask)`` file pairs of ``split`` ("train", "val" or "test")."""
+        raise NotImplementedError
+
+    def label_map(self) -> np.ndarray | None:
+        """A 256-entry table from stored label values to training labels, or None if they agree."""
+        return None
+
+    def read_mask(self, path: Path) -> np.ndarray:
+        return read_index_mask(path)
+
+    def check_root(self) -> None:
+        """Fails with the path looked in and the preparation command when the data is absent."""
+        if not self.root.is_dir():
+            hint = f"; prepare it with: {self.prepare_command}" if self.prepare_command else ""
+            raise FileNotFoundError(f"{type(self).__name__}: no dataset folder at {self.root.resolve()}{hint}")
+
+    def dataset(self, split: str, train: bool = False) -> SegmentationDataset:
+        """The dataset of ``split`` with training or evaluation transforms."""
+        self.check_root()
+        pairs = self.pairs(split)
+        if not pairs:
+            raise DatasetError(f"{type(self).__name__}: split {split!r} under {self.root} holds no image/mask pairs")
+        for image, mask in pairs:
+            if not image.is_file():
+                raise DatasetError(f"{type(self).__name__}: split {split!r} lists image {image}, which does not exist")
+            if not mask.is_file():
+                raise DatasetError(f"image {image} has no mask: expected {mask}")
+        if train:
+            transform = train_transforms(
+                self.crop_size, self.scale_range, self.ignore_index, self.hflip, self.rotation,
+                self.photometric, self.mean, self.std,
+            )
+        else:
+            transform = eval_transforms(self.mean, self.std)
+        return SegmentationDataset(
+            pairs, self.num_classes, self.ignore_index, transform, self.label_map(), self.read_mask
+        )
+
+    def setup(self, stage: str) -> None:
+        splits = {"fit": [("train", True), ("val", False)], "validate": [("val", False)],
+                  "test": [("test", False)], "predict": [("test", False)]}[stage]
+        for split, train in splits:
+            if split not in self.datasets:
+                self.datasets[split] = self.dataset(split, train)
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        dataset = self.datasets[split]
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        if train:
+            # Order and augmentation follow (seed, epoch, index): a resumed run repeats the original.
+            seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+            dataset.seed = seed
+            sampler = EpochSampler(dataset, replicas, rank, shuffle=True, seed=seed, drop_last=True)
+            sampler.set_epoch(trainer.current_epoch if trainer is not None else 0)
+        else:
+            # Lightning's default sampler pads the set by repeating samples, which would count
+            # them twice in the metrics; this one gives every sample to exactly one process.
+            sampler = UnrepeatedDistributedSampler(dataset, replicas, rank, shuffle=False)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            sampler=sampler,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            collate_fn=partial(pad_collate, ignore_index=self.ignore_index),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)

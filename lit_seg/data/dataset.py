@@ -1,0 +1,111 @@
+"""A dataset of (image, mask) file pairs: decoding, label mapping, validation and transforms."""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+
+from lit_seg.data.io import DatasetError, read_image, read_index_mask
+from lit_seg.data.sampling import sample_seed
+
+Sample = dict[str, Tensor | str]
+
+
+class SegmentationDataset(Dataset[Sample]):
+    """Image/mask pairs read from disk.
+
+    Args:
+        pairs: ``(image path, mask path)`` per sample.
+        num_classes: labels must lie in ``[0, num_classes)`` or equal ``ignore_index`` after mapping.
+        ignore_index: the label of pixels that count in no loss or metric.
+        transform: a torchvision v2 transform taking ``(Image, Mask)``.
+        label_map: a 256-entry lookup table from stored label values to training labels.
+        read_mask: decodes one mask file to an ``[H, W]`` integer array.
+        seed: base seed of the per-sample augmentation when indexed by ``(epoch, index)``.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[Path, Path]],
+        num_classes: int,
+        ignore_index: int = 255,
+        transform: Callable | None = None,
+        label_map: np.ndarray | None = None,
+        read_mask: Callable[[Path], np.ndarray] = read_index_mask,
+        seed: int = 0,
+    ) -> None:
+        self.pairs = list(pairs)
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.transform = transform
+        self.label_map = label_map
+        self.read_mask = read_mask
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The decoded ``[H, W, 3]`` uint8 image and ``[H, W]`` uint8 label mask, validated."""
+        image_path, mask_path = self.pairs[index]
+        image = read_image(image_path)
+        mask = self.read_mask(mask_path)
+        if image.shape[:2] != mask.shape:
+            raise DatasetError(
+                f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} "
+                f"is {image.shape[1]}x{image.shape[0]} (width x height)"
+            )
+        if self.label_map is not None:
+            if mask.max(initial=0) >= len(self.label_map):
+                raise DatasetError(f"mask {mask_path} holds label {mask.max()}, beyond the dataset's label map")
+            mask = self.label_map[mask]
+        self._check_labels(mask, mask_path)
+        return image, mask.astype(np.uint8)
+
+    def _check_labels(self, mask: np.ndarray, path: Path) -> None:
+        counts = np.bincount(mask.ravel(), minlength=256)
+        counts[self.ignore_index] = 0
+        bad = np.flatnonzero(counts[self.num_classes :]) + self.num_classes
+        if bad.size:
+            raise DatasetError(
+                f"mask {path} holds label value(s) {bad.tolist()}; expected 0..{self.num_classes - 1} "
+                f"or the ignore index {self.ignore_index}"
+            )
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
+        """Sample ``key``; an ``(epoch, index)`` key (from ``EpochSampler``) also fixes the random
+        augmentation to depend on ``seed``, epoch and index only."""
+        epoch, index = key if isinstance(key, tuple) else (None, key)
+        image, mask = self.load(index)
+        image_t = tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1))
+        mask_t = tv_tensors.Mask(torch.from_numpy(mask))
+        if self.transform is not None:
+            with torch.random.fork_rng(devices=[]):
+                if epoch is not None:
+                    torch.manual_seed(sample_seed(self.seed, epoch, index))
+                image_t, mask_t = self.transform(image_t, mask_t)
+        return {"image": image_t.as_subclass(Tensor), "mask": mask_t.as_subclass(Tensor).long(), "name": self.pairs[index][0].stem}
+
+
+def pad_collate(samples: list[Sample], ignore_index: int = 255) -> dict[str, Tensor | list[str]]:
+    """Stacks samples; images of different sizes are zero-padded (masks with ``ignore_index``) to
+    the largest size, and ``"sizes"`` then holds each sample's own ``(height, width)``."""
+    names = [s["name"] for s in samples]
+    shapes = [tuple(s["image"].shape[-2:]) for s in samples]
+    if len(set(shapes)) == 1:
+        return {
+            "image": torch.stack([s["image"] for s in samples]),
+            "mask": torch.stack([s["mask"] for s in samples]),
+            "name": names,
+        }
+    height, width = max(h for h, _ in shapes), max(w for _, w in shapes)
+    images = samples[0]["image"].new_zeros(len(samples), samples[0]["image"].shape[0], height, width)
+    masks = torch.full((len(samples), height, width), ignore_index, dtype=torch.long)
+    for i, (sample, (h, w)) in enumerate(zip(samples, shapes)):
+        images[i, :, :h, :w] = sample["image"]
+        masks[i, :h, :w] = sample["mask"]
+    return {"image": images, "mask": masks, "name": names, "sizes": torch.tensor(shapes)}

@@ -1,0 +1,79 @@
+"""Any dataset laid out as images/<split>/ and masks/<split>/ with a classes.txt."""
+
+from pathlib import Path
+
+import numpy as np
+
+from lit_seg.data.base import SegmentationDataModule
+from lit_seg.data.io import DatasetError, list_files, read_colour_mask, read_index_mask
+
+
+def read_classes_file(path: Path) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...] | None]:
+    """Reads ``classes.txt``: one class per line, ``name`` or ``name R G B``; line i is label i.
+
+    Returns the names and the palette (None unless every line gives a colour).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no classes file at {path}: expected one line per class, 'name [R G B]'")
+    names, colours = [], []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in (1, 4):
+            raise DatasetError(f"{path}:{number}: expected 'name' or 'name R G B', got {line!r}")
+        names.append(fields[0])
+        if len(fields) == 4:
+            colours.append(tuple(int(v) for v in fields[1:]))
+    palette = tuple(colours) if len(colours) == len(names) else None
+    return tuple(names), palette
+
+
+class FolderDataModule(SegmentationDataModule):
+    """A generic dataset: ``root/images/<split>/X.{png,jpg}``, ``root/masks/<split>/X.png`` and
+    ``root/classes.txt``. Masks are index PNGs, or colour PNGs mapped through the palette of
+    classes.txt (``colour_masks=True``).
+
+    Args:
+        colour_masks: masks are RGB and hold the palette colours instead of label indices.
+        **kwargs: the arguments of :class:`SegmentationDataModule`.
+    """
+
+    def __init__(self, root: str, colour_masks: bool = False, **kwargs) -> None:
+        super().__init__(root, **kwargs)
+        self.colour_masks = colour_masks
+        self._classes: tuple[tuple[str, ...], tuple[tuple[int, int, int], ...] | None] | None = None
+
+    def _read_classes(self) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...] | None]:
+        if self._classes is None:
+            self.check_root()
+            self._classes = read_classes_file(self.root / "classes.txt")
+        return self._classes
+
+    @property
+    def class_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self._read_classes()[0]
+
+    @property
+    def palette(self) -> tuple[tuple[int, int, int], ...] | None:  # type: ignore[override]
+        return self._read_classes()[1]
+
+    def read_mask(self, path: Path) -> np.ndarray:
+        if self.colour_masks:
+            if self.palette is None:
+                raise DatasetError(f"colour masks need a colour on every line of {self.root / 'classes.txt'}")
+            return read_colour_mask(path, np.array(self.palette, dtype=np.uint8))
+        return read_index_mask(path)
+
+    def pairs(self, split: str) -> list[tuple[Path, Path]]:
+        image_dir, mask_dir = self.root / "images" / split, self.root / "masks" / split
+        for folder in (image_dir, mask_dir):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"FolderDataModule: no folder {folder} for split {split!r}")
+        pairs = []
+        for image in list_files(image_dir):
+            mask = mask_dir / f"{image.stem}.png"
+            if not mask.is_file():
+                raise DatasetError(f"image {image} has no mask: expected {mask}")
+            pairs.append((image, mask))
+        return pairs

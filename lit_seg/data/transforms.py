@@ -1,0 +1,68 @@
+"""Paired image/mask transforms (torchvision v2): the mask is only ever resampled nearest."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class RandomScale(v2.Transform):
+    """Resizes by a factor drawn uniformly from ``scale_range`` (masks use nearest neighbour)."""
+
+    def __init__(self, scale_range: tuple[float, float]) -> None:
+        super().__init__()
+        self.scale_range = scale_range
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        height, width = v2.query_size(flat_inputs)
+        scale = torch.empty(1).uniform_(*self.scale_range).item()
+        return {"size": [max(1, round(height * scale)), max(1, round(width * scale))]}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        return F.resize(inpt, params["size"], antialias=True)
+
+
+def _normalise(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
+    return [
+        v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
+        v2.Normalize(mean=list(mean), std=list(std)),
+    ]
+
+
+def train_transforms(
+    crop_size: tuple[int, int],
+    scale_range: tuple[float, float] = (0.5, 2.0),
+    ignore_index: int = 255,
+    hflip: bool = True,
+    rotation: float = 0.0,
+    photometric: bool = False,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> v2.Compose:
+    """Random scale, optional rotation, padded random crop, flip, optional colour jitter, normalise.
+
+    Padding and rotation fill the mask with ``ignore_index``, the image with zeros.
+    """
+    fill = {tv_tensors.Image: 0, tv_tensors.Mask: ignore_index}
+    steps: list[v2.Transform] = []
+    if scale_range != (1.0, 1.0):
+        steps.append(RandomScale(scale_range))
+    if rotation:
+        steps.append(v2.RandomRotation(rotation, interpolation=v2.InterpolationMode.BILINEAR, fill=fill))
+    steps.append(v2.RandomCrop(list(crop_size), pad_if_needed=True, fill=fill))
+    if hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    if photometric:
+        steps.append(v2.ColorJitter(brightness=0.125, contrast=0.5, saturation=0.5, hue=0.05))
+    return v2.Compose(steps + _normalise(mean, std))
+
+
+def eval_transforms(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
+    """Full resolution, normalised."""
+    return v2.Compose(_normalise(mean, std))

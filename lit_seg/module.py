@@ -1,0 +1,136 @@
+"""The LightningModule that trains and evaluates any segmentation network."""
+
+from collections.abc import Callable, Sequence
+
+import torch
+from lightning import LightningModule
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor, nn
+
+from lit_seg.losses import SegmentationLoss
+from lit_seg.metrics import flatten_results, segmentation_metrics
+from lit_seg.optim import parameter_groups, poly_schedule
+
+Batch = dict[str, Tensor | list[str]]
+
+
+class ClassCountMismatch(ValueError):
+    """The network's output channels differ from the dataset's number of classes."""
+
+
+class SegmentationModule(LightningModule):
+    """Trains a network that maps images to ``{"out": logits}`` (+ ``"aux"`` in training).
+
+    Args:
+        net: a model class or builder called with ``num_classes`` (a YAML ``class_path`` such as
+            ``lit_seg.models.PSPNet`` with its ``init_args``), or a ready ``nn.Module``.
+        num_classes: number of classes; linked from the DataModule by the CLI.
+        class_names: names for per-class metrics; linked from the DataModule by the CLI.
+        ignore_index: label excluded from loss and metrics; linked from the DataModule.
+        class_weights: per-class loss weights (e.g. median-frequency balancing), or None.
+        aux_weight: weight of the auxiliary loss where the network returns ``"aux"``.
+        optimizer: builds the optimizer from parameter groups.
+        lr_multipliers: learning-rate multiplier per module-name prefix, e.g. ``{"net.backbone": 0.1}``.
+        poly_power: power of the poly schedule, stepped per iteration over the trainer's total
+            steps (0 keeps the rate constant).
+        warmup_steps: linear warm-up iterations before the poly decay.
+    """
+
+    def __init__(
+        self,
+        net: Callable[[int], nn.Module],
+        num_classes: int,
+        class_names: Sequence[str] | None = None,
+        ignore_index: int = 255,
+        class_weights: list[float] | None = None,
+        aux_weight: float = 0.4,
+        optimizer: OptimizerCallable = torch.optim.SGD,
+        lr_multipliers: dict[str, float] | None = None,
+        poly_power: float = 0.9,
+        warmup_steps: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.net = net if isinstance(net, nn.Module) else net(num_classes)
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        if len(self.class_names) != num_classes:
+            raise ClassCountMismatch(f"{len(self.class_names)} class names given for {num_classes} classes")
+        self.ignore_index = ignore_index
+        self.criterion = SegmentationLoss(num_classes, ignore_index, class_weights, aux_weight)
+        self.optimizer_factory = optimizer
+        self.lr_multipliers = lr_multipliers
+        self.poly_power = poly_power
+        self.warmup_steps = warmup_steps
+        metrics = segmentation_metrics(num_classes, ignore_index)
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        outputs = self.net(images)
+        if outputs["out"].shape[1] != self.num_classes:
+            raise ClassCountMismatch(
+                f"the network outputs {outputs['out'].shape[1]} classes but the data has {self.num_classes} "
+                f"({', '.join(self.class_names[:5])}{', ...' if self.num_classes > 5 else ''})"
+            )
+        return outputs
+
+    def infer(self, images: Tensor) -> Tensor:
+        """Logits for evaluation and prediction (the hook for other inference modes)."""
+        return self(images)["out"]
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        losses = self.criterion(self(batch["image"]), batch["mask"])
+        if not torch.isfinite(losses["loss"]):
+            raise FloatingPointError(
+                f"training loss is {losses['loss'].item()} at step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}); the last checkpoint is the last good state"
+            )
+        self.log_dict({f"train/loss_{k}" if k != "loss" else "train/loss": v for k, v in losses.items()}, prog_bar=False)
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        return losses["loss"]
+
+    def _evaluate(self, batch: Batch, stage: str) -> Tensor:
+        images, masks = batch["image"], batch["mask"]
+        if "sizes" in batch:  # padded images of different sizes: each at its own size
+            predictions = torch.full_like(masks, self.ignore_index)
+            loss = images.new_zeros(())
+            for i, (height, width) in enumerate(batch["sizes"].tolist()):
+                logits = self.infer(images[i : i + 1, :, :height, :width])
+                loss += self.criterion.cross_entropy(logits, masks[i : i + 1, :height, :width]) / len(images)
+                predictions[i, :height, :width] = logits.argmax(1)[0]
+        else:
+            logits = self.infer(images)
+            loss = self.criterion.cross_entropy(logits, masks)
+            predictions = logits.argmax(1)
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics.update(predictions, masks)
+        self.log(f"{stage}/loss", loss, batch_size=len(images), sync_dist=True)
+        return predictions
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        return {"predictions": self._evaluate(batch, "val")}
+
+    def test_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        return {"predictions": self._evaluate(batch, "test")}
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        results = flatten_results(metrics.compute(), self.class_names, prefix=f"{stage}/")
+        self.log_dict(results)  # already reduced over processes by torchmetrics
+        metrics.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self.infer(batch["image"]).argmax(1)
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer_factory(parameter_groups(self.named_parameters(), self.lr_multipliers))
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = poly_schedule(optimizer, total_steps, self.poly_power, self.warmup_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
