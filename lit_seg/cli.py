@@ -1,19 +1,26 @@
 """The ``lit-seg`` command: LightningCLI for fit/validate/test/predict, plus lit_seg's own tools."""
 
 import importlib
+import os
 import sys
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichModelSummary, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_info
 
 from lit_seg.callbacks import EpochSeed, LineProgressBar, PredictionSamples
+from lit_seg.callbacks.timing import RunClock
 from lit_seg.data.base import SegmentationDataModule
 from lit_seg.data.io import DatasetError
 from lit_seg.loggers import WandbLogger
+from lit_seg.models import get_model_class, list_models
 from lit_seg.module import ClassCountMismatch, SegmentationModule
 
 # Subcommands besides Lightning's, each a module with ``main(argv)``.
@@ -22,13 +29,56 @@ TOOLS = {
     "models": "lit_seg.models.summary",
     "data-stats": "lit_seg.data.stats",
     "loader-benchmark": "lit_seg.data.throughput",
+    "compare": "lit_seg.compare",
 }
+
+
+class BatchSizeError(ValueError):
+    """``total_batch_size`` cannot be split evenly over the processes."""
+
+
 # Errors from bad input that are reported as one line, without a traceback.
-USER_ERRORS = (DatasetError, ClassCountMismatch, FloatingPointError, FileNotFoundError)
+USER_ERRORS = (DatasetError, ClassCountMismatch, FloatingPointError, FileNotFoundError, BatchSizeError)
 
 
 def _checkpoint_dir(root: str) -> str:
     return str(Path(root) / "checkpoints")
+
+
+def split_total_batch(total: int, processes: int, max_per_process: int) -> tuple[int, int]:
+    """The per-process batch and the gradient-accumulation steps that make ``total`` samples per
+    optimizer step over ``processes`` processes, with the largest per-process batch up to
+    ``max_per_process`` that divides each process's share."""
+    share, remainder = divmod(total, processes)
+    if remainder or share == 0:
+        raise BatchSizeError(f"total_batch_size {total} is not divisible by the {processes} processes (devices x nodes)")
+    accumulation = -(-share // max(1, max_per_process))
+    while share % accumulation:
+        accumulation += 1
+    return share // accumulation, accumulation
+
+
+def wandb_names(config: Namespace) -> dict[str, Any]:
+    """W&B ``project`` (``lit_seg-<dataset>``), ``group`` (``<model>[-<backbone>]``), run ``name``
+    (group, dataset, start time) and ``tags`` (model, backbone, dataset), derived from a parsed
+    ``fit`` config; its ``wandb.*`` options override project, group and name and add tags."""
+    net = config.model.net
+    class_path = net if isinstance(net, str) else net.class_path
+    options = (None if isinstance(net, str) else net.get("init_args")) or Namespace()
+    registered = {getattr(get_model_class(name), "__qualname__", None): name for name in list_models()}
+    class_name = class_path.rsplit(".", 1)[-1]
+    # smp models are named by their architecture, as in the registry ("smp.unet").
+    model = f"smp.{options.arch.lower()}" if options.get("arch") else registered.get(class_name, class_name.lower())
+    backbone = options.get("backbone") or options.get("encoder_name")
+    dataset = config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+    group = f"{model}-{backbone}" if backbone else model
+    wandb = config.get("wandb") or Namespace()
+    return {
+        "project": wandb.get("project") or f"lit_seg-{dataset}",
+        "group": wandb.get("group") or group,
+        "name": wandb.get("name") or f"{group}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}",
+        "tags": list(dict.fromkeys([model, *([backbone] if backbone else []), dataset, *(wandb.get("tags") or [])])),
+    }
 
 
 class LogConfigCallback(SaveConfigCallback):
@@ -77,12 +127,46 @@ class SegmentationCLI(LightningCLI):
         })
         for group in ("checkpoint", "last_checkpoint"):
             parser.link_arguments("trainer.default_root_dir", f"{group}.dirpath", compute_fn=_checkpoint_dir)
+        parser.add_argument(
+            "--total_batch_size", type=int | None, default=None,
+            help="samples per optimizer step over all processes; data.batch_size is then the largest per-process "
+            "batch, and trainer.accumulate_grad_batches makes up the rest",
+        )
+        parser.add_argument("--wandb.project", type=str | None, default=None, help="W&B project (default lit_seg-<dataset>)")
+        parser.add_argument("--wandb.group", type=str | None, default=None, help="W&B group (default <model>-<backbone>)")
+        parser.add_argument("--wandb.name", type=str | None, default=None, help="W&B run name (default <group>-<dataset>-<time>)")
+        parser.add_argument("--wandb.tags", type=list[str], default=[], help="W&B tags added to model, backbone and dataset")
+
+    def before_instantiate_classes(self) -> None:
+        # The runs of a W&B sweep share one command line: each gets its own folder under the root.
+        run_id = os.environ.get("WANDB_RUN_ID")
+        if os.environ.get("WANDB_SWEEP_ID") and run_id:
+            config = self.config[self.subcommand] if self.subcommand else self.config
+            config.trainer.default_root_dir = str(Path(config.trainer.default_root_dir or "runs/default") / run_id)
+            for group in ("checkpoint", "last_checkpoint"):
+                config[group].dirpath = _checkpoint_dir(config.trainer.default_root_dir)
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        total = self._get(self.config, "total_batch_size")
+        if total is None:
+            return
+        trainer = self.trainer
+        if trainer.accumulate_grad_batches != 1:
+            raise BatchSizeError("give total_batch_size or trainer.accumulate_grad_batches, not both")
+        processes = trainer.num_devices * trainer.num_nodes
+        batch, trainer.accumulate_grad_batches = split_total_batch(total, processes, self.datamodule.batch_size)
+        self.datamodule.batch_size = batch
+        rank_zero_info(
+            f"total batch {total} = {processes} processes x batch {batch} x {trainer.accumulate_grad_batches} accumulated"
+        )
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         root = config.get("default_root_dir") or "runs/default"
         if config.get("logger") in (None, True):
-            config["logger"] = [CSVLogger(save_dir=root, name=""), WandbLogger(save_dir=root)]
-        callbacks = list(callbacks) + [PredictionSamples(), EpochSeed()]
+            names = wandb_names(self.config[self.subcommand] if self.subcommand else self.config)
+            config["logger"] = [CSVLogger(save_dir=root, name=""), WandbLogger(save_dir=root, **names)]
+        callbacks = list(callbacks) + [PredictionSamples(), EpochSeed(), RunClock()]
         if config.get("enable_progress_bar", True) is not False:
             callbacks.append(RichProgressBar() if sys.stdout.isatty() else LineProgressBar())
             if sys.stdout.isatty() and config.get("enable_model_summary", True) is not False:
@@ -102,7 +186,9 @@ def run_cli(args: list[str] | None = None) -> SegmentationCLI:
     """Runs a Lightning subcommand (fit, validate, test, predict) and returns the CLI, whose
     ``trainer`` and ``model`` can then be inspected. Bad input exits with a one-line error."""
     try:
-        return SegmentationCLI(args=args)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+            return SegmentationCLI(args=args)
     except USER_ERRORS as error:
         print(f"lit-seg: error: {_one_line(error)}", file=sys.stderr)
         raise SystemExit(1) from None

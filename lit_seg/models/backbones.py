@@ -64,6 +64,17 @@ def ensure_hub_reachable(what: str) -> None:
         raise RuntimeError(f"cannot download {what}: {_HUB_HOST} is unreachable ({error}); {hint}") from error
 
 
+def load_pretrained(module: nn.Module, pretrained: str, hub_repo: str) -> None:
+    """Loads ``module`` from a local weights file, or with ``"hub"`` from ``model.safetensors`` of
+    the hub repository ``hub_repo`` (for backbones lit_seg builds itself rather than through timm)."""
+    if pretrained == "hub":
+        from huggingface_hub import hf_hub_download
+
+        ensure_hub_reachable(f"pretrained weights {hub_repo}")
+        pretrained = hf_hub_download(hub_repo, "model.safetensors")
+    load_matching_weights(module, pretrained)
+
+
 def timm_backbone(
     name: str,
     *,

@@ -4,10 +4,9 @@ from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import hf_hub_download
 from torch import Tensor, nn
 
-from lit_seg.models.backbones import ensure_hub_reachable, load_matching_weights
+from lit_seg.models.backbones import load_pretrained
 from lit_seg.models.base import SegmentationNet
 from lit_seg.models.registry import register_model
 
@@ -18,14 +17,6 @@ _VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 5
 _SKIPS = ((512, 5, 1e-2), (256, 9, 1e-4))
 # Per number of fused pool layers: stride of the fixed final upsampler and its official crop offset.
 _FINAL_UPSAMPLING = ((32, 19), (16, 27), (8, 31))
-
-
-def _load_pretrained(module: nn.Module, pretrained: str, hub_repo: str) -> None:
-    """Loads ``module`` from a local weights file, or with ``"hub"`` from timm's file in ``hub_repo``."""
-    if pretrained == "hub":
-        ensure_hub_reachable(f"pretrained weights {hub_repo}")
-        pretrained = hf_hub_download(hub_repo, "model.safetensors")
-    load_matching_weights(module, pretrained)
 
 
 def _bilinear_kernel(size: int) -> Tensor:
@@ -161,7 +152,7 @@ class _FCN(SegmentationNet):
     def __init__(self, num_classes: int, num_skips: int, at_once: bool, pretrained: str | None) -> None:
         backbone = _VGG16()
         if pretrained is not None:
-            _load_pretrained(backbone, pretrained, _VGG16_HUB_REPO)
+            load_pretrained(backbone, pretrained, _VGG16_HUB_REPO)
         super().__init__(backbone, _FCNHead(num_classes, num_skips, at_once))
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:

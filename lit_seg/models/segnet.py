@@ -3,10 +3,9 @@
 from collections.abc import Sequence
 
 import torch
-from huggingface_hub import hf_hub_download
 from torch import Tensor, nn
 
-from lit_seg.models.backbones import ensure_hub_reachable, load_matching_weights
+from lit_seg.models.backbones import load_pretrained
 from lit_seg.models.base import SegmentationNet
 from lit_seg.models.registry import register_model
 
@@ -15,14 +14,6 @@ _VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 5
 # SegNet's decoder, deepest stage first; a 3x3 convolution to the classes follows.
 _VGG16_DECODER_STAGES = ((512, 512, 512), (512, 512, 256), (256, 256, 128), (128, 64), (64,))
 _BASIC_STAGES = ((64,), (64,), (64,), (64,))
-
-
-def _load_pretrained(module: nn.Module, pretrained: str, hub_repo: str) -> None:
-    """Loads ``module`` from a local weights file, or with ``"hub"`` from timm's file in ``hub_repo``."""
-    if pretrained == "hub":
-        ensure_hub_reachable(f"pretrained weights {hub_repo}")
-        pretrained = hf_hub_download(hub_repo, "model.safetensors")
-    load_matching_weights(module, pretrained)
 
 
 def _conv_bn_layers(
@@ -167,7 +158,7 @@ class SegNet(_EncoderDecoder):
             ),
         )
         if pretrained is not None:
-            _load_pretrained(self.backbone, pretrained, _VGG16_BN_HUB_REPO)
+            load_pretrained(self.backbone, pretrained, _VGG16_BN_HUB_REPO)
 
 
 @register_model("segnet_basic")
