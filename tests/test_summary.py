@@ -63,3 +63,12 @@ def test_model_table_and_rendering() -> None:
     assert "| refinenet | 118,052,437 |" in text
     table = render_table(rows, markdown=False)
     assert isinstance(table, Table) and table.row_count == 2
+
+
+def test_models_command_prints_markdown_table(capsys) -> None:  # noqa: ANN001
+    from lit_seg.cli import main
+
+    main(["models", "segnet_basic", "--classes", "11", "--size", "64", "--markdown"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| Model | Params | GMAC | GFLOPs | Input |"
+    assert lines[2].startswith("| segnet_basic | 1,416,075 |") and lines[2].endswith("| 64x64 |")

@@ -1,5 +1,6 @@
 """Model costs: trainable parameters and forward multiply-accumulates, measured on the meta device."""
 
+import argparse
 from collections.abc import Sequence
 
 import torch
@@ -7,7 +8,11 @@ from rich.table import Table
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lit_seg.models.registry import create_model
+from lit_seg.models.registry import create_model, list_models
+
+PAPER_MODELS = (
+    "fcn32s", "fcn16s", "fcn8s", "segnet", "pspnet", "deeplabv2", "deeplabv3", "deeplabv3plus", "denseaspp", "refinenet",
+)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -62,19 +67,38 @@ def model_table(names: Sequence[str], num_classes: int = 21, size: int = 512) ->
 
 def render_table(rows: Sequence[dict[str, object]], markdown: bool = False) -> Table | str:
     """Renders rows of :func:`model_table` as a rich ``Table``, or as Markdown text."""
-    header = ("Model", "Params", "GMAC", "Input")
+    header = ("Model", "Params", "GMAC", "GFLOPs", "Input")
     cells = [
-        (str(row["name"]), f"{row['params']:,}", f"{row['gmac']:.1f}", f"{row['size']}x{row['size']}")
+        (str(row["name"]), f"{row['params']:,}", f"{row['gmac']:.1f}", f"{2 * row['gmac']:.1f}", f"{row['size']}x{row['size']}")
         for row in rows
     ]
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|"]
+        lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|"]
         lines += ["| " + " | ".join(cell) + " |" for cell in cells]
         return "\n".join(lines) + "\n"
-    table = Table(title="Forward cost (GMAC = multiply-accumulates / 1e9, eval mode, batch 1)")
+    table = Table(title="Forward cost (GMAC = multiply-accumulates / 1e9, GFLOPs = 2 x GMAC; eval mode, batch 1)")
     table.add_column(header[0])
     for column in header[1:]:
         table.add_column(column, justify="right")
     for cell in cells:
         table.add_row(*cell)
     return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``lit-seg models``: the parameter and cost table of registered models."""
+    parser = argparse.ArgumentParser(prog="lit-seg models", description=main.__doc__)
+    parser.add_argument("names", nargs="*", help="model names (default: every registered model)")
+    parser.add_argument("--paper", action="store_true", help="only the ten paper architectures")
+    parser.add_argument("--classes", type=int, default=21, help="number of classes (default 21)")
+    parser.add_argument("--size", type=int, default=512, help="square input side (default 512)")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown instead of a rich table")
+    args = parser.parse_args(argv)
+    names = args.names or (PAPER_MODELS if args.paper else list_models())
+    table = render_table(model_table(names, args.classes, args.size), markdown=args.markdown)
+    if args.markdown:
+        print(table, end="")
+    else:
+        from rich.console import Console
+
+        Console().print(table)
