@@ -59,7 +59,7 @@ def test_model_table_and_rendering() -> None:
     assert rows[0]["params"] == 118_052_437 and rows[0]["size"] == 256
     assert all(row["gmac"] > 0 for row in rows)
     text = render_table(rows, markdown=True)
-    assert text.splitlines()[0] == "| Model | Params | GMAC | Input |"
+    assert text.splitlines()[0] == "| Model | Params | GMAC | GFLOPs | Input |"
     assert "| refinenet | 118,052,437 |" in text
     table = render_table(rows, markdown=False)
     assert isinstance(table, Table) and table.row_count == 2
