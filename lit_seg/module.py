@@ -7,6 +7,9 @@ from lightning import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
+from lit_seg.boundary import BoundaryF1
+from lit_seg.crf import DenseCRF
+from lit_seg.inference import Inference
 from lit_seg.losses import SegmentationLoss
 from lit_seg.metrics import flatten_results, segmentation_metrics
 from lit_seg.optim import parameter_groups, poly_schedule
@@ -36,6 +39,13 @@ class SegmentationModule(LightningModule):
         warmup_steps: linear warm-up iterations before the poly decay.
         channels_last: run the network in NHWC memory format (faster convolutions on GPUs).
         compile: compile the network with ``torch.compile`` (in place, so checkpoint keys stay).
+        inference: how validation, test and predict run the network (:mod:`lit_seg.inference`,
+            e.g. ``lit_seg.inference.SlidingWindow``); None runs it on each whole image. Training
+            always uses the plain forward pass.
+        crf: post-processing of evaluation and prediction outputs with DeepLab's fully connected
+            CRF (:class:`lit_seg.crf.DenseCRF`), on images un-normalised with the DataModule's
+            mean and std; None for none.
+        boundary_f1: also compute SegNet's boundary F1 score (``<stage>/BF``) in validation and test.
     """
 
     def __init__(
@@ -52,9 +62,12 @@ class SegmentationModule(LightningModule):
         warmup_steps: int = 0,
         channels_last: bool = False,
         compile: bool = False,
+        inference: Inference | None = None,
+        crf: DenseCRF | None = None,
+        boundary_f1: bool = True,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.save_hyperparameters(ignore=["net", "optimizer", "inference", "crf"])
         self.net = net if isinstance(net, nn.Module) else net(num_classes)
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
@@ -74,6 +87,11 @@ class SegmentationModule(LightningModule):
         metrics = segmentation_metrics(num_classes, ignore_index)
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.inference = inference
+        self.crf = crf
+        self.val_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
+        self.test_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
+        self.confusion_matrix: Tensor | None = None
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         outputs = self.net(images.contiguous(memory_format=self.memory_format))
@@ -85,8 +103,24 @@ class SegmentationModule(LightningModule):
         return outputs
 
     def infer(self, images: Tensor) -> Tensor:
-        """Logits for evaluation and prediction (the hook for other inference modes)."""
-        return self(images)["out"]
+        """Logits for evaluation and prediction, by the configured inference mode."""
+        if self.inference is None:
+            return self(images)["out"]
+        return self.inference(lambda crops: self(crops)["out"], images)
+
+    def _labels(self, logits: Tensor, images: Tensor) -> Tensor:
+        """Class per pixel ``[B, H, W]``: the argmax of the logits, refined by the CRF if any."""
+        if self.crf is None:
+            return logits.argmax(1)
+        data = self.trainer.datamodule
+        if data is None:
+            raise RuntimeError("the CRF needs the images' mean and std: run with a SegmentationDataModule")
+        mean = images.new_tensor(data.mean).view(3, 1, 1)
+        std = images.new_tensor(data.std).view(3, 1, 1)
+        return torch.stack([
+            self.crf(image_logits, ((image * std + mean) * 255).clamp(0, 255)).argmax(0)
+            for image_logits, image in zip(logits, images)
+        ])
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         losses = self.criterion(self(batch["image"]), batch["mask"])
@@ -95,8 +129,11 @@ class SegmentationModule(LightningModule):
                 f"training loss is {losses['loss'].item()} at step {self.global_step} "
                 f"(epoch {self.current_epoch}, batch {batch_idx}); the last checkpoint is the last good state"
             )
-        self.log_dict({f"train/loss_{k}" if k != "loss" else "train/loss": v for k, v in losses.items()}, prog_bar=False)
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        # Only on the steps whose values reach the loggers (every log_every_n_steps, as Lightning decides
+        # it): each self.log costs ~1 ms of CPU time, a few % of a small model's step.
+        if self.trainer._logger_connector.should_update_logs or self.trainer.fast_dev_run:
+            self.log_dict({f"train/loss_{k}" if k != "loss" else "train/loss": v for k, v in losses.items()}, prog_bar=False)
+            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
         return losses["loss"]
 
     def _evaluate(self, batch: Batch, stage: str) -> Tensor:
@@ -107,13 +144,18 @@ class SegmentationModule(LightningModule):
             for i, (height, width) in enumerate(batch["sizes"].tolist()):
                 logits = self.infer(images[i : i + 1, :, :height, :width])
                 loss += self.criterion.cross_entropy(logits, masks[i : i + 1, :height, :width]) / len(images)
-                predictions[i, :height, :width] = logits.argmax(1)[0]
+                predictions[i, :height, :width] = self._labels(logits, images[i : i + 1, :, :height, :width])[0]
         else:
             logits = self.infer(images)
             loss = self.criterion.cross_entropy(logits, masks)
-            predictions = logits.argmax(1)
+            predictions = self._labels(logits, images)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update(predictions, masks)
+        boundary = self.val_boundary if stage == "val" else self.test_boundary
+        if boundary is not None:  # each image at its own size: the tolerance follows its diagonal
+            sizes = batch["sizes"].tolist() if "sizes" in batch else [masks.shape[-2:]] * len(masks)
+            for i, (height, width) in enumerate(sizes):
+                boundary.update(predictions[i : i + 1, :height, :width], masks[i : i + 1, :height, :width])
         self.log(f"{stage}/loss", loss, batch_size=len(images), sync_dist=True)
         return predictions
 
@@ -126,7 +168,14 @@ class SegmentationModule(LightningModule):
     def _log_epoch_metrics(self, stage: str) -> None:
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         results = flatten_results(metrics.compute(), self.class_names, prefix=f"{stage}/")
+        boundary = self.val_boundary if stage == "val" else self.test_boundary
+        if boundary is not None:
+            results[f"{stage}/BF"] = boundary.compute()
+            boundary.reset()
         self.log_dict(results)  # already reduced over processes by torchmetrics
+        scores = metrics["scores"]
+        with scores.sync_context():  # summed over processes, for the evaluation report
+            self.confusion_matrix = scores.confmat.clone()
         metrics.reset()
 
     def on_validation_epoch_end(self) -> None:
@@ -135,8 +184,13 @@ class SegmentationModule(LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self.infer(batch["image"]).argmax(1)
+    def predict_step(self, batch: Batch, batch_idx: int) -> list[Tensor]:
+        """Label maps ``[H, W]``, one per image, each at its own size in padded batches."""
+        images = batch["image"]
+        if "sizes" not in batch:
+            return list(self._labels(self.infer(images), images))
+        crops = [images[i : i + 1, :, :height, :width] for i, (height, width) in enumerate(batch["sizes"].tolist())]
+        return [self._labels(self.infer(crop), crop)[0] for crop in crops]
 
     def configure_optimizers(self) -> dict:
         optimizer = self.optimizer_factory(parameter_groups(self.named_parameters(), self.lr_multipliers))

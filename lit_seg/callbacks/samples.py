@@ -68,6 +68,7 @@ class PredictionSamples(Callback):
             ))
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
         if not trainer.is_global_zero or not self._samples or trainer.sanity_checking:
             return
         data = trainer.datamodule
@@ -78,7 +79,7 @@ class PredictionSamples(Callback):
         ]
         width = max(row.shape[1] for row in rows)
         grid = np.concatenate([np.pad(row, ((0, 2), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])
-        directory = Path(trainer.log_dir or trainer.default_root_dir)
+        directory = Path(log_dir or trainer.default_root_dir)
         directory.mkdir(parents=True, exist_ok=True)
         temporary = directory / "predictions.png.tmp"
         Image.fromarray(grid).save(temporary, format="PNG")

@@ -7,6 +7,7 @@ are (``pairs``), and, where stored labels are not training labels, gives a ``lab
 import os
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -14,7 +15,10 @@ from lightning import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
+from lit_seg.data.cache import CachedDataset, DecodedCache
 from lit_seg.data.dataset import SegmentationDataset, pad_collate
+from lit_seg.data.device_augment import DeviceAugment, RawSamples, raw_collate
+from lit_seg.data.image_files import ImageFiles, list_images, predict_collate
 from lit_seg.data.io import DatasetError, read_index_mask
 from lit_seg.data.sampling import EpochSampler
 from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
@@ -34,6 +38,15 @@ class SegmentationDataModule(LightningDataModule):
         hflip: random horizontal flips in training.
         rotation: maximum random rotation in degrees (0 = none).
         photometric: random brightness/contrast/saturation/hue in training.
+        cache: keep every decoded image and mask after the first read: ``"memory"``, or
+            ``"disk"`` (memory-mapped ``.npy`` files under ``cache_dir``); ``"none"`` decodes
+            files every time.
+        cache_dir: folder of the disk cache (default ``<root>/.lit_seg_cache``).
+        device_augment: the loader only decodes (or reads the cache) and the training
+            augmentation runs on whole batches on the device (:mod:`lit_seg.data.device_augment`).
+        predict_inputs: image files or folders that ``predict`` segments (any size; see
+            :class:`lit_seg.predict.SegmentationWriter` for the outputs); None predicts the test
+            split's images.
     """
 
     class_names: tuple[str, ...] = ()
@@ -54,6 +67,10 @@ class SegmentationDataModule(LightningDataModule):
         hflip: bool = True,
         rotation: float = 0.0,
         photometric: bool = False,
+        cache: Literal["none", "memory", "disk"] = "none",
+        cache_dir: str | None = None,
+        device_augment: bool = False,
+        predict_inputs: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -65,7 +82,11 @@ class SegmentationDataModule(LightningDataModule):
         self.hflip = hflip
         self.rotation = rotation
         self.photometric = photometric
-        self.datasets: dict[str, SegmentationDataset] = {}
+        self.cache = cache
+        self.cache_dir = Path(cache_dir) if cache_dir else self.root / ".lit_seg_cache"
+        self.device_augment = device_augment
+        self.predict_inputs = predict_inputs
+        self.datasets: dict[str, SegmentationDataset | RawSamples | ImageFiles] = {}
 
     @property
     def num_classes(self) -> int:
@@ -88,8 +109,9 @@ class SegmentationDataModule(LightningDataModule):
             hint = f"; prepare it with: {self.prepare_command}" if self.prepare_command else ""
             raise FileNotFoundError(f"{type(self).__name__}: no dataset folder at {self.root.resolve()}{hint}")
 
-    def dataset(self, split: str, train: bool = False) -> SegmentationDataset:
-        """The dataset of ``split`` with training or evaluation transforms."""
+    def dataset(self, split: str, train: bool = False) -> SegmentationDataset | RawSamples:
+        """The dataset of ``split`` with training or evaluation transforms (raw samples for
+        ``device_augment`` training)."""
         self.check_root()
         pairs = self.pairs(split)
         if not pairs:
@@ -106,13 +128,22 @@ class SegmentationDataModule(LightningDataModule):
             )
         else:
             transform = eval_transforms(self.mean, self.std)
-        return SegmentationDataset(
+        dataset = SegmentationDataset(
             pairs, self.num_classes, self.ignore_index, transform, self.label_map(), self.read_mask
         )
+        if self.cache == "memory":
+            dataset = CachedDataset(dataset, DecodedCache.in_memory(dataset))
+        elif self.cache == "disk":
+            dataset = CachedDataset(dataset, DecodedCache.on_disk(dataset, self.cache_dir / split))
+        return RawSamples(dataset) if train and self.device_augment else dataset
 
     def setup(self, stage: str) -> None:
+        if stage == "predict":
+            images = list_images(self.predict_inputs) if self.predict_inputs else [i for i, _ in self.pairs("test")]
+            self.datasets["predict"] = ImageFiles(images, eval_transforms(self.mean, self.std))
+            return
         splits = {"fit": [("train", True), ("val", False)], "validate": [("val", False)],
-                  "test": [("test", False)], "predict": [("test", False)]}[stage]
+                  "test": [("test", False)]}[stage]
         for split, train in splits:
             if split not in self.datasets:
                 self.datasets[split] = self.dataset(split, train)
@@ -139,8 +170,19 @@ class SegmentationDataModule(LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
-            collate_fn=partial(pad_collate, ignore_index=self.ignore_index),
+            collate_fn=partial(
+                raw_collate if isinstance(dataset, RawSamples) else pad_collate, ignore_index=self.ignore_index
+            ),
         )
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Augments raw training batches (``device_augment``) once they are on the device."""
+        if "draws" not in batch:
+            return batch
+        return DeviceAugment(
+            self.crop_size, self.scale_range, self.ignore_index, self.hflip, self.rotation,
+            self.photometric, self.mean, self.std,
+        )(batch)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
@@ -150,3 +192,16 @@ class SegmentationDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        dataset = self.datasets["predict"]
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            sampler=UnrepeatedDistributedSampler(dataset, replicas, rank, shuffle=False),  # each file once
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            collate_fn=predict_collate,
+        )
