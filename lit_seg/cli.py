@@ -15,13 +15,14 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from lit_seg.callbacks import EpochSeed, LineProgressBar, PredictionSamples
+from lit_seg.callbacks import EpochSeed, EvaluationReportWriter, LineProgressBar, PredictionSamples
 from lit_seg.callbacks.timing import RunClock
 from lit_seg.data.base import SegmentationDataModule
 from lit_seg.data.io import DatasetError
 from lit_seg.loggers import WandbLogger
 from lit_seg.models import get_model_class, list_models
 from lit_seg.module import ClassCountMismatch, SegmentationModule
+from lit_seg.predict import SegmentationWriter
 
 # Subcommands besides Lightning's, each a module with ``main(argv)``.
 TOOLS = {
@@ -29,7 +30,9 @@ TOOLS = {
     "models": "lit_seg.models.summary",
     "data-stats": "lit_seg.data.stats",
     "loader-benchmark": "lit_seg.data.throughput",
+    "benchmark": "lit_seg.benchmark",
     "compare": "lit_seg.compare",
+    "export": "lit_seg.export",
 }
 
 
@@ -38,7 +41,7 @@ class BatchSizeError(ValueError):
 
 
 # Errors from bad input that are reported as one line, without a traceback.
-USER_ERRORS = (DatasetError, ClassCountMismatch, FloatingPointError, FileNotFoundError, BatchSizeError)
+USER_ERRORS = (DatasetError, ClassCountMismatch, FloatingPointError, FileNotFoundError, FileExistsError, BatchSizeError)
 
 
 def _checkpoint_dir(root: str) -> str:
@@ -58,10 +61,9 @@ def split_total_batch(total: int, processes: int, max_per_process: int) -> tuple
     return share // accumulation, accumulation
 
 
-def wandb_names(config: Namespace) -> dict[str, Any]:
-    """W&B ``project`` (``lit_seg-<dataset>``), ``group`` (``<model>[-<backbone>]``), run ``name``
-    (group, dataset, start time) and ``tags`` (model, backbone, dataset), derived from a parsed
-    ``fit`` config; its ``wandb.*`` options override project, group and name and add tags."""
+def experiment_tags(config: Namespace) -> tuple[str, str | None, str]:
+    """The model (its registry name), backbone (None where the net has no such option) and dataset
+    of a parsed ``fit`` config, e.g. ``("pspnet", "resnet50", "camvid")``."""
     net = config.model.net
     class_path = net if isinstance(net, str) else net.class_path
     options = (None if isinstance(net, str) else net.get("init_args")) or Namespace()
@@ -71,6 +73,14 @@ def wandb_names(config: Namespace) -> dict[str, Any]:
     model = f"smp.{options.arch.lower()}" if options.get("arch") else registered.get(class_name, class_name.lower())
     backbone = options.get("backbone") or options.get("encoder_name")
     dataset = config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+    return model, backbone, dataset
+
+
+def wandb_names(config: Namespace) -> dict[str, Any]:
+    """W&B ``project`` (``lit_seg-<dataset>``), ``group`` (``<model>[-<backbone>]``), run ``name``
+    (group, dataset, start time) and ``tags`` (model, backbone, dataset) of a parsed ``fit`` config;
+    its ``wandb.*`` options override project, group and name and add tags."""
+    model, backbone, dataset = experiment_tags(config)
     group = f"{model}-{backbone}" if backbone else model
     wandb = config.get("wandb") or Namespace()
     return {
@@ -82,7 +92,12 @@ def wandb_names(config: Namespace) -> dict[str, Any]:
 
 
 class LogConfigCallback(SaveConfigCallback):
-    """Saves the merged config next to the run's logs and sends it to every logger."""
+    """Saves the merged config next to the run's logs and sends it to every logger; ``predict``,
+    which reads a run's config.yaml, leaves it as it is."""
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "predict":
+            super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         for logger in trainer.loggers:
@@ -127,15 +142,16 @@ class SegmentationCLI(LightningCLI):
         })
         for group in ("checkpoint", "last_checkpoint"):
             parser.link_arguments("trainer.default_root_dir", f"{group}.dirpath", compute_fn=_checkpoint_dir)
+        parser.add_lightning_class_args(SegmentationWriter, "predictions")  # acts in predict only
         parser.add_argument(
             "--total_batch_size", type=int | None, default=None,
             help="samples per optimizer step over all processes; data.batch_size is then the largest per-process "
             "batch, and trainer.accumulate_grad_batches makes up the rest",
         )
-        parser.add_argument("--wandb.project", type=str | None, default=None, help="W&B project (default lit_seg-<dataset>)")
-        parser.add_argument("--wandb.group", type=str | None, default=None, help="W&B group (default <model>-<backbone>)")
-        parser.add_argument("--wandb.name", type=str | None, default=None, help="W&B run name (default <group>-<dataset>-<time>)")
-        parser.add_argument("--wandb.tags", type=list[str], default=[], help="W&B tags added to model, backbone and dataset")
+        derived = {"project": "lit_seg-<dataset>", "group": "<model>-<backbone>", "name": "<group>-<dataset>-<time>"}
+        for option, default in derived.items():
+            parser.add_argument(f"--wandb.{option}", type=str | None, default=None, help=f"W&B {option} (default {default})")
+        parser.add_argument("--wandb.tags", type=list[str], default=[], help="W&B tags besides model, backbone and dataset")
 
     def before_instantiate_classes(self) -> None:
         # The runs of a W&B sweep share one command line: each gets its own folder under the root.
@@ -157,16 +173,17 @@ class SegmentationCLI(LightningCLI):
         processes = trainer.num_devices * trainer.num_nodes
         batch, trainer.accumulate_grad_batches = split_total_batch(total, processes, self.datamodule.batch_size)
         self.datamodule.batch_size = batch
-        rank_zero_info(
-            f"total batch {total} = {processes} processes x batch {batch} x {trainer.accumulate_grad_batches} accumulated"
-        )
+        accumulated = trainer.accumulate_grad_batches
+        rank_zero_info(f"total batch {total} = {processes} processes x batch {batch} x {accumulated} accumulated")
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         root = config.get("default_root_dir") or "runs/default"
-        if config.get("logger") in (None, True):
+        if config.get("logger") in (None, True) and self.subcommand == "predict":
+            config["logger"] = False  # predictions go to files: there is no run to log
+        elif config.get("logger") in (None, True):
             names = wandb_names(self.config[self.subcommand] if self.subcommand else self.config)
             config["logger"] = [CSVLogger(save_dir=root, name=""), WandbLogger(save_dir=root, **names)]
-        callbacks = list(callbacks) + [PredictionSamples(), EpochSeed(), RunClock()]
+        callbacks = list(callbacks) + [PredictionSamples(), EpochSeed(), RunClock(), EvaluationReportWriter()]
         if config.get("enable_progress_bar", True) is not False:
             callbacks.append(RichProgressBar() if sys.stdout.isatty() else LineProgressBar())
             if sys.stdout.isatty() and config.get("enable_model_summary", True) is not False:
