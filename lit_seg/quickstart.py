@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  final val/mIoU      {metrics['val/mIoU'].item():.4f}  (best {checkpoint.best_model_score.item():.4f})")
     print(f"  pixel accuracy      {metrics['val/pixel_acc'].item():.4f}")
     print(f"  best checkpoint     {checkpoint.best_model_path}")
-    print(f"  last checkpoint     {checkpoint.last_model_path}")
+    print(f"  last checkpoint     {Path(checkpoint.dirpath) / 'last.ckpt'}")
     print(f"  config              {log_dir / 'config.yaml'}")
     print(f"  metrics (CSV)       {log_dir / 'metrics.csv'}")
     print(f"  predictions (PNG)   {log_dir / 'predictions.png'}")
