@@ -153,11 +153,15 @@ class SegmentationCLI(LightningCLI):
             parser.add_argument(f"--wandb.{option}", type=str | None, default=None, help=f"W&B {option} (default {default})")
         parser.add_argument("--wandb.tags", type=list[str], default=[], help="W&B tags besides model, backbone and dataset")
 
+    def _subcommand_config(self) -> Namespace:
+        """The parsed config of the subcommand being run."""
+        return self.config[self.subcommand] if self.subcommand else self.config
+
     def before_instantiate_classes(self) -> None:
         # The runs of a W&B sweep share one command line: each gets its own folder under the root.
         run_id = os.environ.get("WANDB_RUN_ID")
         if os.environ.get("WANDB_SWEEP_ID") and run_id:
-            config = self.config[self.subcommand] if self.subcommand else self.config
+            config = self._subcommand_config()
             config.trainer.default_root_dir = str(Path(config.trainer.default_root_dir or "runs/default") / run_id)
             for group in ("checkpoint", "last_checkpoint"):
                 config[group].dirpath = _checkpoint_dir(config.trainer.default_root_dir)
@@ -181,7 +185,7 @@ class SegmentationCLI(LightningCLI):
         if config.get("logger") in (None, True) and self.subcommand == "predict":
             config["logger"] = False  # predictions go to files: there is no run to log
         elif config.get("logger") in (None, True):
-            names = wandb_names(self.config[self.subcommand] if self.subcommand else self.config)
+            names = wandb_names(self._subcommand_config())
             config["logger"] = [CSVLogger(save_dir=root, name=""), WandbLogger(save_dir=root, **names)]
         callbacks = list(callbacks) + [PredictionSamples(), EpochSeed(), RunClock(), EvaluationReportWriter()]
         if config.get("enable_progress_bar", True) is not False:

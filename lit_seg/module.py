@@ -6,6 +6,7 @@ import torch
 from lightning import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
+from torchmetrics import MetricCollection
 
 from lit_seg.boundary import BoundaryF1
 from lit_seg.crf import DenseCRF
@@ -15,6 +16,13 @@ from lit_seg.metrics import flatten_results, segmentation_metrics
 from lit_seg.optim import parameter_groups, poly_schedule
 
 Batch = dict[str, Tensor | list[str]]
+
+
+def own_sizes(batch: Batch) -> list[tuple[int, int]]:
+    """Each image's own ``(height, width)``: padded batches of mixed sizes carry them in ``"sizes"``."""
+    if "sizes" in batch:
+        return [(height, width) for height, width in batch["sizes"].tolist()]
+    return [tuple(batch["image"].shape[-2:])] * len(batch["image"])
 
 
 class ClassCountMismatch(ValueError):
@@ -136,12 +144,16 @@ class SegmentationModule(LightningModule):
             self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
         return losses["loss"]
 
+    def _stage_metrics(self, stage: str) -> tuple[MetricCollection, BoundaryF1 | None]:
+        return (self.val_metrics, self.val_boundary) if stage == "val" else (self.test_metrics, self.test_boundary)
+
     def _evaluate(self, batch: Batch, stage: str) -> Tensor:
         images, masks = batch["image"], batch["mask"]
+        sizes = own_sizes(batch)
         if "sizes" in batch:  # padded images of different sizes: each at its own size
             predictions = torch.full_like(masks, self.ignore_index)
             loss = images.new_zeros(())
-            for i, (height, width) in enumerate(batch["sizes"].tolist()):
+            for i, (height, width) in enumerate(sizes):
                 logits = self.infer(images[i : i + 1, :, :height, :width])
                 loss += self.criterion.cross_entropy(logits, masks[i : i + 1, :height, :width]) / len(images)
                 predictions[i, :height, :width] = self._labels(logits, images[i : i + 1, :, :height, :width])[0]
@@ -149,11 +161,9 @@ class SegmentationModule(LightningModule):
             logits = self.infer(images)
             loss = self.criterion.cross_entropy(logits, masks)
             predictions = self._labels(logits, images)
-        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics, boundary = self._stage_metrics(stage)
         metrics.update(predictions, masks)
-        boundary = self.val_boundary if stage == "val" else self.test_boundary
         if boundary is not None:  # each image at its own size: the tolerance follows its diagonal
-            sizes = batch["sizes"].tolist() if "sizes" in batch else [masks.shape[-2:]] * len(masks)
             for i, (height, width) in enumerate(sizes):
                 boundary.update(predictions[i : i + 1, :height, :width], masks[i : i + 1, :height, :width])
         self.log(f"{stage}/loss", loss, batch_size=len(images), sync_dist=True)
@@ -166,9 +176,8 @@ class SegmentationModule(LightningModule):
         return {"predictions": self._evaluate(batch, "test")}
 
     def _log_epoch_metrics(self, stage: str) -> None:
-        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics, boundary = self._stage_metrics(stage)
         results = flatten_results(metrics.compute(), self.class_names, prefix=f"{stage}/")
-        boundary = self.val_boundary if stage == "val" else self.test_boundary
         if boundary is not None:
             results[f"{stage}/BF"] = boundary.compute()
             boundary.reset()
@@ -189,7 +198,7 @@ class SegmentationModule(LightningModule):
         images = batch["image"]
         if "sizes" not in batch:
             return list(self._labels(self.infer(images), images))
-        crops = [images[i : i + 1, :, :height, :width] for i, (height, width) in enumerate(batch["sizes"].tolist())]
+        crops = [images[i : i + 1, :, :height, :width] for i, (height, width) in enumerate(own_sizes(batch))]
         return [self._labels(self.infer(crop), crop)[0] for crop in crops]
 
     def configure_optimizers(self) -> dict:
