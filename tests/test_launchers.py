@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 import torch
 from conftest import REPO, tiny_fit_args
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from experiment_runs import EXPERIMENTS
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
@@ -60,7 +61,7 @@ def test_slurm_script_directives() -> None:
     assert "--ckpt_path" not in script.split("#SBATCH --output")[1]  # Lightning resumes from its hpc checkpoint
 
 
-def test_slurm_rendered_for_one_task(shapes_root: Path, tmp_path: Path) -> None:
+def test_slurm_rendered_for_one_task(shapes_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     options = tiny_fit_args(shapes_root, tmp_path / "run", "--total_batch_size", "16")[1:]
     command, env = render_sbatch(tmp_path, *options)
     assert command[:4] == ["lit-seg", "fit", "--trainer.sync_batchnorm", "true"] and command[4 : 4 + len(options)] == options
@@ -70,8 +71,10 @@ def test_slurm_rendered_for_one_task(shapes_root: Path, tmp_path: Path) -> None:
     task = {"SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NODEID": "1",
             "SLURM_NODELIST": "gpu[07-08]", "SLURM_JOB_NAME": "lit-seg", "SLURM_NNODES": "2",
             "SLURM_NTASKS_PER_NODE": "4", "SLURM_JOB_ID": "4242"}
-    # Building the trainer writes rank and world variables into os.environ; restore all of it, or
-    # later ddp_fork tests in this process would wait for the 8 processes of this fake job.
+    # Building the trainer writes rank and world variables into os.environ and sets the process-wide
+    # rank_zero_only.rank to 5; restore both, or later tests in this process would wait for the 8
+    # processes of this fake job (ddp_fork) or log nothing (not rank 0).
+    monkeypatch.setattr(rank_zero_only, "rank", rank_zero_only.rank)
     with mock.patch.dict(os.environ, task):
         for name in ("MASTER_ADDR", "MASTER_PORT"):
             os.environ.pop(name, None)
