@@ -33,7 +33,7 @@ class Run:
         name: the run's name (its folder, or its W&B name).
         model: the network, e.g. ``"pspnet-resnet50"``.
         dataset: the dataset, e.g. ``"camvid"``.
-        rows: one dict per validation, with ``"step"`` and the metrics logged with it.
+        rows: one dict per validation, with ``"step"`` (optimizer steps done) and the metrics logged with it.
         classes: the class names in the dataset's order, where known.
     """
 
@@ -64,6 +64,12 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _steps_done(logged_step: float) -> float:
+    """Lightning logs a validation under the index of the training batch before it, one less than the
+    optimizer steps done (``trainer.global_step``)."""
+    return logged_step + 1
+
+
 def _csv_rows(path: Path) -> list[dict[str, float]]:
     """The rows of a CSVLogger ``metrics.csv`` that hold validation metrics, as numbers.
 
@@ -83,7 +89,7 @@ def _csv_rows(path: Path) -> list[dict[str, float]]:
             if any(value is None for value in values.values()):
                 raise RunError(f"{path}: line {reader.line_num} holds a value that is not a number")
             if MIOU in values:
-                rows.append(values)
+                rows.append(values | {"step": _steps_done(values["step"])})
     return rows
 
 
@@ -160,7 +166,8 @@ def read_wandb_runs(path: str, filters: dict | None = None) -> list[Run]:
             if row.get(MIOU) is None:
                 continue
             values = {key: float(value) for key, value in row.items() if isinstance(value, int | float)}
-            values["step"] = values.get("trainer/global_step", values.get("_step", 0.0))
+            logged_step = values.get("trainer/global_step")  # absent from runs not logged by Lightning
+            values["step"] = values.get("_step", 0.0) if logged_step is None else _steps_done(logged_step)
             values.setdefault(WALL, values.get("_runtime", math.nan))
             rows.append(values)
         if rows:
@@ -187,7 +194,7 @@ def _duration(seconds: float | None) -> str:
 
 def summary_rows(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
     """The header and rows of the summary table (percentages for mIoU and accuracy)."""
-    header = ["Run", "Model", "Dataset", "Step", "Final mIoU", "Best mIoU (step)", "Pixel acc", "Images/s", "Wall time"]
+    header = ["Run", "Model", "Dataset", "Steps", "Final mIoU", "Best mIoU (step)", "Pixel acc", "Images/s", "Wall time"]
     rows = []
     for run in runs:
         final, best = run.final, run.best
@@ -273,7 +280,8 @@ def write_plots(runs: Sequence[Run], folder: Path) -> list[Path]:
         figure, axes = plt.subplots(figsize=(7, 4.5))
         for run in measured:
             axes.scatter(run.final[THROUGHPUT], 100 * run.best[MIOU], s=40, label=run.name)
-            axes.annotate(f"{run.name} ({run.model})", (run.final[THROUGHPUT], 100 * run.best[MIOU]),
+            label = run.name if run.name == run.model else f"{run.name} ({run.model})"
+            axes.annotate(label, (run.final[THROUGHPUT], 100 * run.best[MIOU]),
                           fontsize="small", xytext=(5, 4), textcoords="offset points")
         axes.set(xlabel="training throughput (images/s)", ylabel="best val mIoU (%)", title="Accuracy against speed")
         axes.margins(x=0.25, y=0.15)  # room for the labels

@@ -14,8 +14,8 @@ from lit_seg.data import FolderDataModule
 from lit_seg.data.cache import CachedDataset, DecodedCache
 from lit_seg.data.device_augment import DRAWS, DeviceAugment, RawSamples, colour_jitter, raw_collate
 from lit_seg.module import SegmentationModule
+from aligned_samples import COLOURS, PIPELINES, block_sample, interior, to_uint8
 from nets import TinyNet
-from test_transforms import COLOURS, PIPELINES, block_sample, interior, to_uint8
 
 PLAIN = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}  # normalisation that leaves [0, 1] values
 

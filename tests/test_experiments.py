@@ -183,6 +183,6 @@ def test_camvid_recipe_resumes_to_same_metrics(tmp_path: Path) -> None:
     assert final_metrics(resumed) == whole and "val/mIoU" in whole
     # The two sessions' logs read as one run, whose clock went on from the first session.
     run = read_local_run(stopped)
-    assert [row["step"] for row in run.rows] == [1, 3, 5]
+    assert [row["step"] for row in run.rows] == [2, 4, 6]
     assert run.final["val/mIoU"] == pytest.approx(whole["val/mIoU"])
     assert run.rows[-1]["time/wall_s"] > run.rows[0]["time/wall_s"]
