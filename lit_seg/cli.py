@@ -21,7 +21,7 @@ from lit_seg.data.base import SegmentationDataModule
 from lit_seg.data.io import DatasetError
 from lit_seg.loggers import WandbLogger
 from lit_seg.models import get_model_class, list_models
-from lit_seg.module import ClassCountMismatch, SegmentationModule
+from lit_seg.module import BatchTooSmallForBatchNorm, ClassCountMismatch, SegmentationModule
 from lit_seg.predict import SegmentationWriter
 
 # Subcommands besides Lightning's, each a module with ``main(argv)``.
@@ -41,7 +41,10 @@ class BatchSizeError(ValueError):
 
 
 # Errors from bad input that are reported as one line, without a traceback.
-USER_ERRORS = (DatasetError, ClassCountMismatch, FloatingPointError, FileNotFoundError, FileExistsError, BatchSizeError)
+USER_ERRORS = (
+    DatasetError, ClassCountMismatch, BatchTooSmallForBatchNorm, FloatingPointError, FileNotFoundError, FileExistsError,
+    BatchSizeError,
+)
 
 
 def _checkpoint_dir(root: str) -> str:

@@ -29,6 +29,10 @@ class ClassCountMismatch(ValueError):
     """The network's output channels differ from the dataset's number of classes."""
 
 
+class BatchTooSmallForBatchNorm(ValueError):
+    """A batch norm in training saw one value per channel: one image per process on a 1x1 map."""
+
+
 class SegmentationModule(LightningModule):
     """Trains a network that maps images to ``{"out": logits}`` (+ ``"aux"`` in training).
 
@@ -131,7 +135,17 @@ class SegmentationModule(LightningModule):
         ])
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        losses = self.criterion(self(batch["image"]), batch["mask"])
+        try:
+            outputs = self(batch["image"])
+        except ValueError as error:  # torch's words for a batch norm given one value per channel
+            if "Expected more than 1 value per channel" not in str(error):
+                raise
+            raise BatchTooSmallForBatchNorm(
+                f"{error}: with {len(batch['image'])} image(s) per process, a batch norm on a pooled 1x1 map "
+                "(PSPNet's or ASPP's image pooling) has nothing to normalise; use at least 2 images per process, "
+                "or --trainer.sync_batchnorm true over several processes"
+            ) from error
+        losses = self.criterion(outputs, batch["mask"])
         if not torch.isfinite(losses["loss"]):
             raise FloatingPointError(
                 f"training loss is {losses['loss'].item()} at step {self.global_step} "

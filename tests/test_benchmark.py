@@ -30,8 +30,9 @@ def test_one_setup_reports_every_figure(tmp_path: Path, capsys: pytest.CaptureFi
     assert row["ms_per_step"]["median"] == pytest.approx(2 * 1000 / row["images_per_s"]["median"], rel=0.5)
     assert row["peak_memory_kind"] == "process peak RSS" and row["peak_memory_mb"] > 100
     with torch.device("meta"):
-        flops = forward_flops(create_model("deeplabv3", 3, backbone="resnet18", multi_grid=None), (32, 32))
-    assert result["forward_gflop_per_image"] == pytest.approx(flops / 1e9)
+        model = create_model("deeplabv3", 3, backbone="resnet18", multi_grid=None)
+    flops = forward_flops(model, (32, 32), batch=2, training=True) / 2
+    assert result["forward_gflop_per_image"] == pytest.approx(flops / 1e9) and result["forward_mode"] == "training"
     assert row["tflop_per_s"] == pytest.approx(3 * flops * row["images_per_s"]["median"] / 1e12)
     assert row["mfu"] == pytest.approx(row["tflop_per_s"] / 2.0)
     assert result["machine"]["device"] == "cpu" and result["machine"]["torch"] == torch.__version__

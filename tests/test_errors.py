@@ -82,6 +82,16 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
 
 
+def test_one_image_per_process_with_pooled_batch_norm(
+    capsys: pytest.CaptureFixture, shapes_root: Path, tmp_path: Path
+) -> None:
+    args = tiny_fit_args(shapes_root, tmp_path, "--model.net", "lit_seg.models.pspnet.PSPNet",
+                         "--model.net.backbone", "resnet18", "--data.batch_size", "1", "--trainer.max_steps", "1")
+    error = error_of(capsys, args)
+    assert "with 1 image(s) per process" in error and "--trainer.sync_batchnorm true" in error
+    assert "Traceback (most recent call last)" not in error
+
+
 def test_missing_dataset_root_names_path(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     error = error_of(capsys, ["fit", "--config", str(TINY_MODEL), "--data", "lit_seg.data.FolderDataModule",
                               "--data.root", str(tmp_path / "nowhere"), "--trainer.default_root_dir", str(tmp_path)])

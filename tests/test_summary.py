@@ -4,6 +4,7 @@ import torch
 from rich.table import Table
 from torch import nn
 
+from lit_seg.models.registry import create_model
 from lit_seg.models.smp import SMPModel
 from lit_seg.models.summary import count_parameters, forward_flops, model_table, render_table
 
@@ -51,6 +52,15 @@ def test_flops_on_the_meta_device_match_the_quoted_smp_costs() -> None:
         pspnet = SMPModel(21, arch="PSPNet", encoder_name="resnet50")
     assert round(forward_flops(deeplab) / 2e9, 1) == 36.6  # PAPERS.md, "Costs"
     assert round(forward_flops(pspnet) / 2e9, 1) == 12.0
+
+
+def test_training_flops_add_the_auxiliary_head() -> None:
+    with torch.device("meta"):
+        pspnet = create_model("pspnet", 21, backbone="resnet50s").eval()
+    aux_macs = 64 * 64 * (1024 * 256 * 9 + 256 * 21)  # on layer3's 64x64 map (output stride 8): 3x3 conv, 1x1 conv
+    inference = forward_flops(pspnet, batch=2)
+    assert forward_flops(pspnet, batch=2, training=True) - inference == 2 * 2 * aux_macs
+    assert not pspnet.training
 
 
 def test_model_table_and_rendering() -> None:

@@ -307,8 +307,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.overhead and args.precision not in ("32-true", "bf16-mixed"):
         parser.error("--overhead: the plain loop has no gradient scaler; use precision 32-true or bf16-mixed")
     build = partial(create_model, args.model, datamodule.num_classes, **model_options)
-    with torch.device("meta"):
-        flops = forward_flops(build(), image_size)
+    training = mode != "inference"
+    with torch.device("meta"):  # training counts auxiliary heads; a batch of 2 for batch norms on pooled 1x1 maps
+        flops = forward_flops(build(), image_size, batch=2, training=training) // 2
     setup = Setup(args.precision, args.channels_last, args.compile, args.cudnn_benchmark, args.optimizer)
     result = {
         "mode": mode,
@@ -322,6 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         "classes": datamodule.num_classes,
         "data": data_text,
         "forward_gflop_per_image": flops / 1e9,
+        "forward_mode": "training" if training else "inference",
         "peak_tflops": args.peak_tflops,
         "timing": _timing_text(mode, args),
     }
@@ -354,7 +356,8 @@ def main(argv: list[str] | None = None) -> None:
             body = report.table(_columns(), [_row(_setup_text(setup), result["rows"][0])])
     finally:
         lightning_logger.setLevel(level)
-    markdown = report.header(result) + f"forward: {flops / 1e9:.1f} GFLOP per image ({flops / 2e9:.1f} GMAC)\n\n" + body
+    forward = f"{result['forward_mode']} forward: {flops / 1e9:.1f} GFLOP per image ({flops / 2e9:.1f} GMAC)"
+    markdown = report.header(result) + forward + "\n\n" + body
     print(markdown)
     paths = report.write(result, markdown, Path(args.output_dir), args.model, mode)
     print("wrote " + " and ".join(str(path) for path in paths))

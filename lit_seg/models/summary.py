@@ -20,9 +20,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def forward_flops(model: nn.Module, image_size: tuple[int, int] = (512, 512), batch: int = 1) -> int:
-    """Returns the FLOPs of one forward pass in eval mode, as counted by torch's ``FlopCounterMode``
-    (a multiply-accumulate counts as 2 FLOPs; convolutions and matrix products only, biases,
+def forward_flops(
+    model: nn.Module, image_size: tuple[int, int] = (512, 512), batch: int = 1, training: bool = False
+) -> int:
+    """Returns the FLOPs of one forward pass, as counted by torch's ``FlopCounterMode`` (a
+    multiply-accumulate counts as 2 FLOPs; convolutions and matrix products only, biases,
     normalisation, pooling and interpolation are not counted).
 
     The input is a 3-channel batch on the model's device: a model built under
@@ -32,14 +34,17 @@ def forward_flops(model: nn.Module, image_size: tuple[int, int] = (512, 512), ba
         model: the network.
         image_size: (height, width) of the input.
         batch: batch size.
+        training: count the training-mode forward, auxiliary heads included (the default counts
+            inference). It needs a batch of 2 where a batch norm sees a 1x1 map (PSPNet's and
+            ASPP's image pooling), and updates batch-norm statistics unless the model is on meta.
     """
     device = next(model.parameters()).device
     images = torch.zeros(batch, 3, *image_size, device=device)
-    training = model.training
-    model.eval()
+    was_training = model.training
+    model.train(training)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(images)
-    model.train(training)
+    model.train(was_training)
     return counter.get_total_flops()
 
 
