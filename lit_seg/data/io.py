@@ -37,14 +37,15 @@ def read_colour_mask(path: Path, palette: np.ndarray) -> np.ndarray:
             rgb = np.asarray(image.convert("RGB")).astype(np.int32)
     except (OSError, SyntaxError) as error:
         raise DatasetError(f"cannot read mask {path}: {error}") from error
+    colours = palette.astype(np.int32)
     codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    palette_codes = (palette[:, 0].astype(np.int32) << 16) | (palette[:, 1] << 8) | palette[:, 2]
+    palette_codes = (colours[:, 0] << 16) | (colours[:, 1] << 8) | colours[:, 2]
     order = np.argsort(palette_codes)
     position = np.searchsorted(palette_codes[order], codes).clip(0, len(order) - 1)
     unknown = palette_codes[order][position] != codes
     if unknown.any():
         y, x = np.argwhere(unknown)[0]
-        raise DatasetError(f"mask {path}: colour {tuple(rgb[y, x])} at (x={x}, y={y}) is not in the palette")
+        raise DatasetError(f"mask {path}: colour {tuple(rgb[y, x].tolist())} at (x={x}, y={y}) is not in the palette")
     return order[position].astype(np.uint8)
 
 
