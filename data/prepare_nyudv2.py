@@ -6,11 +6,9 @@ labels/{train,test}/, then checks the counts. No checksums are published for the
 conversion and the counts check them.
 """
 
-import argparse
 from pathlib import Path
 
-from lit_seg.data.convert import DownloadError, check_layout, convert_nyudv2, download, layout_problems
-from lit_seg.data.io import DatasetError
+from lit_seg.data.convert import check_layout, convert_nyudv2, download, layout_problems, run_script
 
 LABELED_URL = "http://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/nyu_depth_v2_labeled.mat"
 SPLITS_URL = "http://horatio.cs.nyu.edu/mit/silberman/indoor_seg_sup/splits.mat"
@@ -32,14 +30,10 @@ def prepare(root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path("data/nyudv2"), help="where the dataset goes")
-    args = parser.parse_args(argv)
-    try:
-        prepare(args.root)
-    except (DownloadError, DatasetError) as failure:
-        raise SystemExit(f"prepare_nyudv2.py: {failure}") from failure
-    print(f"NYUDv2 ready under {args.root}: train 795, test 654 frames")
+    run_script(
+        "prepare_nyudv2.py", __doc__, prepare, "data/nyudv2",
+        "NYUDv2 ready under {root}: train 795, test 654 frames", argv,
+    )
 
 
 if __name__ == "__main__":

@@ -5,11 +5,9 @@ SBD's cls/*.mat labels once into VOCdevkit/VOC2012/SegmentationClassAug/ and wri
 ImageSets/Segmentation/train_aug.txt, then checks the counts.
 """
 
-import argparse
 from pathlib import Path
 
-from lit_seg.data.convert import DownloadError, build_voc_aug, check_layout, download, extract, layout_problems
-from lit_seg.data.io import DatasetError
+from lit_seg.data.convert import build_voc_aug, check_layout, download, extract, layout_problems, run_script
 
 VOC_URL = "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar"
 VOC_MD5 = ("md5", "6cd6e144f989b92b3379bac3b3de84fd")
@@ -41,14 +39,10 @@ def prepare(root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path("data/voc"), help="where the dataset goes")
-    args = parser.parse_args(argv)
-    try:
-        prepare(args.root)
-    except (DownloadError, DatasetError) as failure:
-        raise SystemExit(f"prepare_voc.py: {failure}") from failure
-    print(f"VOC 2012 ready under {args.root}: train_aug 10582, train 1464, val 1449 images")
+    run_script(
+        "prepare_voc.py", __doc__, prepare, "data/voc",
+        "VOC 2012 ready under {root}: train_aug 10582, train 1464, val 1449 images", argv,
+    )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ TOOLS = {
     "export": "lit_seg.export",
 }
 
+# DataModule arguments linked into the model's arguments of the same name (CLI and export).
+DATA_TO_MODEL = ("num_classes", "class_names", "ignore_index")
+
 
 class BatchSizeError(ValueError):
     """``total_batch_size`` cannot be split evenly over the processes."""
@@ -127,7 +130,7 @@ class SegmentationCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for name in ("num_classes", "class_names", "ignore_index"):
+        for name in DATA_TO_MODEL:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         # Two checkpoint callbacks: the best by val/mIoU, and "last", which needs no metric and so
         # can also be written mid-epoch (last_checkpoint.every_n_train_steps) before any validation.

@@ -5,16 +5,16 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from jsonargparse import dict_to_namespace
-from rich.table import Table
 
 from lit_seg.cli import experiment_tags
 from lit_seg.loggers import has_wandb_api_key
+from lit_seg.tables import markdown_table, rich_table
 
 MIOU, PIXEL_ACC, CLASS_IOU = "val/mIoU", "val/pixel_acc", "val/IoU/"
 WALL, THROUGHPUT = "time/wall_s", "time/train_images_per_s"
@@ -213,23 +213,6 @@ def class_rows(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
     return ["Class", *(run.name for run in runs)], [
         [name, *(_percent(run.final.get(CLASS_IOU + name)) for run in runs)] for name in names
     ]
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], text_columns: int = 1) -> str:
-    """A GitHub-flavoured Markdown table; the columns after the first ``text_columns`` are right-aligned."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * text_columns + "---:|" * (len(header) - text_columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def rich_table(title: str, header: Sequence[str], rows: Iterable[Sequence[str]], text_columns: int = 1) -> Table:
-    """A rich ``Table``; the columns after the first ``text_columns`` are right-aligned."""
-    table = Table(title=title)
-    for index, column in enumerate(header):
-        table.add_column(column, justify="left" if index < text_columns else "right")
-    for row in rows:
-        table.add_row(*row)
-    return table
 
 
 def write_plots(runs: Sequence[Run], folder: Path) -> list[Path]:

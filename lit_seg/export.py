@@ -5,7 +5,8 @@ import copy
 import os
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 from torch import Tensor, nn
 from torch.export import Dim, ExportedProgram
 
+from lit_seg.cli import DATA_TO_MODEL
 from lit_seg.data.base import SegmentationDataModule
 from lit_seg.models.backbones import load_state_dict
 from lit_seg.module import SegmentationModule
@@ -152,19 +154,31 @@ def load_exported(path: Path) -> Callable[[Tensor], Tensor]:
     return lambda images: program(images)
 
 
+@contextmanager
+def _evaluating(net: nn.Module) -> Iterator[None]:
+    """``net`` in eval mode inside the block; each submodule's own mode is restored after it."""
+    modes = {module: module.training for module in net.modules()}
+    net.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes.items():
+            module.training = training
+
+
 def check(net: nn.Module, path: Path, sizes: list[tuple[int, int]], tolerance: float = 1e-3) -> float:
     """The largest difference between the exported file's logits and PyTorch's at each of
-    ``sizes`` (random images, batch 2).
+    ``sizes`` (random images, batch 2; ``net`` runs in eval mode, its modes restored after).
 
     Raises:
         ExportError: when a difference exceeds ``tolerance`` times the largest logit (at least 1).
     """
-    model = _Logits(net).eval()
+    model = _Logits(net)
     exported = load_exported(path)
     worst = 0.0
     for height, width in sizes:
         images = torch.randn(2, 3, height, width)
-        with torch.no_grad():
+        with torch.no_grad(), _evaluating(net):
             expected = model(images)
             actual = exported(images)
         difference = (actual - expected).abs().max().item() if actual.shape == expected.shape else np.inf
@@ -182,7 +196,7 @@ def load_trained(config: Path, checkpoint: Path | None) -> tuple[SegmentationMod
     parser = LightningArgumentParser()
     parser.add_lightning_class_args(SegmentationModule, "model")
     parser.add_lightning_class_args(SegmentationDataModule, "data", subclass_mode=True)
-    for name in ("num_classes", "class_names", "ignore_index"):
+    for name in DATA_TO_MODEL:
         parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
     settings = yaml.safe_load(config.read_text())
     objects = parser.instantiate(parser.parse_object({"model": settings["model"], "data": settings["data"]}))

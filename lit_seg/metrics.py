@@ -6,7 +6,6 @@ Class-average accuracy = mean per-class recall over classes present in the groun
 Frequency-weighted IoU = class IoUs weighted by each class's share of labelled pixels.
 """
 
-import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassJaccardIndex

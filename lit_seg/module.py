@@ -10,6 +10,7 @@ from torchmetrics import MetricCollection
 
 from lit_seg.boundary import BoundaryF1
 from lit_seg.crf import DenseCRF
+from lit_seg.data.transforms import unnormalise
 from lit_seg.inference import Inference
 from lit_seg.losses import SegmentationLoss
 from lit_seg.metrics import flatten_results, segmentation_metrics
@@ -127,12 +128,8 @@ class SegmentationModule(LightningModule):
         data = self.trainer.datamodule
         if data is None:
             raise RuntimeError("the CRF needs the images' mean and std: run with a SegmentationDataModule")
-        mean = images.new_tensor(data.mean).view(3, 1, 1)
-        std = images.new_tensor(data.std).view(3, 1, 1)
-        return torch.stack([
-            self.crf(image_logits, ((image * std + mean) * 255).clamp(0, 255)).argmax(0)
-            for image_logits, image in zip(logits, images)
-        ])
+        rgb = (unnormalise(images, data.mean, data.std) * 255).clamp(0, 255)
+        return torch.stack([self.crf(image_logits, image).argmax(0) for image_logits, image in zip(logits, rgb)])
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         try:
@@ -163,23 +160,25 @@ class SegmentationModule(LightningModule):
 
     def _evaluate(self, batch: Batch, stage: str) -> Tensor:
         images, masks = batch["image"], batch["mask"]
-        sizes = own_sizes(batch)
+        metrics, boundary = self._stage_metrics(stage)
         if "sizes" in batch:  # padded images of different sizes: each at its own size
             predictions = torch.full_like(masks, self.ignore_index)
             loss = images.new_zeros(())
-            for i, (height, width) in enumerate(sizes):
-                logits = self.infer(images[i : i + 1, :, :height, :width])
-                loss += self.criterion.cross_entropy(logits, masks[i : i + 1, :height, :width]) / len(images)
-                predictions[i, :height, :width] = self._labels(logits, images[i : i + 1, :, :height, :width])[0]
+            for i, (height, width) in enumerate(own_sizes(batch)):
+                image, mask = images[i : i + 1, :, :height, :width], masks[i : i + 1, :height, :width]
+                logits = self.infer(image)
+                loss += self.criterion.cross_entropy(logits, mask) / len(images)
+                prediction = self._labels(logits, image)
+                predictions[i, :height, :width] = prediction[0]
+                if boundary is not None:  # the tolerance follows the image's own diagonal
+                    boundary.update(prediction, mask)
         else:
             logits = self.infer(images)
             loss = self.criterion.cross_entropy(logits, masks)
             predictions = self._labels(logits, images)
-        metrics, boundary = self._stage_metrics(stage)
+            if boundary is not None:
+                boundary.update(predictions, masks)
         metrics.update(predictions, masks)
-        if boundary is not None:  # each image at its own size: the tolerance follows its diagonal
-            for i, (height, width) in enumerate(sizes):
-                boundary.update(predictions[i : i + 1, :height, :width], masks[i : i + 1, :height, :width])
         self.log(f"{stage}/loss", loss, batch_size=len(images), sync_dist=True)
         return predictions
 

@@ -11,7 +11,8 @@ from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
-from lit_seg.callbacks.samples import colourise, default_palette
+from lit_seg.callbacks.samples import class_palette, colourise
+from lit_seg.data.transforms import unnormalise
 from lit_seg.report import write_atomically
 
 
@@ -110,12 +111,11 @@ class SegmentationWriter(BasePredictionWriter):
             print(f"lit-seg predict: skipped {path}: {error}", file=sys.stderr, flush=True)
             self.failed.append((path, error))
         data = trainer.datamodule
-        palette = np.array(data.palette, dtype=np.uint8) if data.palette else default_palette(data.num_classes)
-        mean = batch["image"].new_tensor(data.mean).view(3, 1, 1)
-        std = batch["image"].new_tensor(data.std).view(3, 1, 1)
-        for image, labels, path in zip(batch["image"], prediction, batch["path"]):
+        palette = class_palette(data)
+        images = unnormalise(batch["image"], data.mean, data.std)
+        for image, labels, path in zip(images, prediction, batch["path"]):
             height, width = labels.shape
-            rgb = ((image[:, :height, :width] * std + mean) * 255).round().clamp(0, 255).byte()
+            rgb = (image[:, :height, :width] * 255).round().clamp(0, 255).byte()
             mask_path, overlay_path = output_paths(self.directory, Path(path))
             labels = labels.cpu().numpy()
             save_mask(labels, palette, mask_path)

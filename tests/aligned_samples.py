@@ -25,6 +25,14 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return ((image * std + mean) * 255).permute(1, 2, 0).numpy()
 
 
+def assert_aligned(image: torch.Tensor, mask: np.ndarray, context: str) -> None:
+    """Away from label edges, the transformed image still shows ``COLOURS[label]`` of the transformed mask."""
+    colours, inside = to_uint8(image), interior(mask)
+    assert inside.sum() > 100, "too few pixels away from block edges to compare"
+    error = np.abs(colours[inside] - COLOURS[mask[inside]].astype(float)).max()
+    assert error < 2.0, f"{context}: image and mask disagree by {error} grey levels"
+
+
 def interior(mask: np.ndarray, radius: int = 2) -> np.ndarray:
     """Pixels whose whole (2 radius + 1)^2 neighbourhood holds their label, padding excluded."""
     padded = np.pad(mask.astype(np.int64), radius, constant_values=-1)

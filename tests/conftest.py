@@ -33,3 +33,14 @@ def tiny_fit_args(root: Path, run_dir: Path, *extra: str) -> list[str]:
         "--data.crop_size", "[32, 32]", "--data.batch_size", "4", "--data.num_workers", "0",
         "--trainer.default_root_dir", str(run_dir), *extra,
     ]
+
+
+@pytest.fixture(scope="session")
+def trained_run(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A briefly trained tiny network (read only): its folder holds config.yaml and checkpoints/last.ckpt."""
+    from lit_seg.cli import run_cli
+
+    run = tmp_path_factory.mktemp("run")
+    run_cli(tiny_fit_args(shapes_root, run, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+                          "--trainer.limit_val_batches", "1"))
+    return run

@@ -2,25 +2,17 @@
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from lit_seg.models import create_model, get_model_class
 from lit_seg.models.deeplabv2 import DeepLabV2
 from lit_seg.models.deeplabv3 import ASPP, DeepLabV3
 from lit_seg.models.deeplabv3plus import DeepLabV3Plus
+from lit_seg.models.summary import count_parameters
+from model_checks import assert_every_parameter_gets_a_gradient
 
 IMAGES = (2, 3, 97, 131)
 RESNET101 = 42_500_160  # without fc
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def assert_every_parameter_gets_a_gradient(model: nn.Module, outputs: dict[str, Tensor]) -> None:
-    sum(logits.mean() for logits in outputs.values()).backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None]
-    assert not missing, f"parameters without gradient: {missing[:5]}"
 
 
 def convs_3x3(module: nn.Module) -> list[nn.Conv2d]:
@@ -48,7 +40,7 @@ def test_registered(name: str, cls: type) -> None:
 def test_parameter_count_matches_reference(build, expected: int) -> None:
     with torch.device("meta"):
         model = build()
-    assert count(model) == pytest.approx(expected, rel=0.005)
+    assert count_parameters(model) == pytest.approx(expected, rel=0.005)
 
 
 @pytest.mark.parametrize(

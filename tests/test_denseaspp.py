@@ -8,10 +8,7 @@ from torch import nn
 
 from lit_seg.models import get_model_class
 from lit_seg.models.denseaspp import DenseASPP
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+from lit_seg.models.summary import count_parameters
 
 
 def test_registered() -> None:
@@ -22,7 +19,7 @@ def test_registered() -> None:
 def test_parameter_count_matches_reference(backbone: str, expected: int) -> None:
     with torch.device("meta"):
         model = DenseASPP(19, backbone=backbone)
-    assert count(model) == pytest.approx(expected, rel=0.005)
+    assert count_parameters(model) == pytest.approx(expected, rel=0.005)
 
 
 @pytest.mark.parametrize(

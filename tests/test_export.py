@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_fit_args
 from torch import Tensor, nn
 
-from lit_seg.cli import main, run_cli
+from lit_seg.cli import main
 from lit_seg.export import ExportError, capture, check, export, exportable
 from lit_seg.models import create_model, list_models
 
@@ -104,22 +103,13 @@ def test_an_unexportable_layer_is_named() -> None:
         capture(Unexportable(), example_size=(16, 16))
 
 
-@pytest.fixture(scope="module")
-def run_dir(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A briefly trained tiny network: its run folder holds config.yaml and checkpoints/last.ckpt."""
-    run = tmp_path_factory.mktemp("run")
-    run_cli(tiny_fit_args(shapes_root, run, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
-                          "--trainer.limit_val_batches", "1"))
-    return run
-
-
 @pytest.mark.parametrize("suffix", [".onnx", ".pt2"])
 def test_export_command_writes_a_checked_model(
-    run_dir: Path, tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture
+    trained_run: Path, tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture
 ) -> None:
     output = tmp_path / f"model{suffix}"
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
-    args = ["export", "--config", str(run_dir / "config.yaml"), "--checkpoint", str(checkpoint),
+    checkpoint = trained_run / "checkpoints" / "last.ckpt"
+    args = ["export", "--config", str(trained_run / "config.yaml"), "--checkpoint", str(checkpoint),
             "--output", str(output), "--example-size", "32", "48"]
     main(args)
     assert "differ from PyTorch by at most" in capsys.readouterr().out

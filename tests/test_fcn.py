@@ -8,13 +8,11 @@ from torch import Tensor, nn
 
 from lit_seg.models import create_model, get_model_class
 from lit_seg.models.fcn import FCN8s, FCN16s, FCN32s
+from lit_seg.models.summary import count_parameters
+from model_checks import assert_every_parameter_has_a_gradient
 
 NAMES = ("fcn32s", "fcn16s", "fcn8s")
 SMALL = (1, 3, 13, 21)  # the 100-pixel padding makes even this a 211x219 image for VGG16
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +51,8 @@ def test_registered(name: str, cls: type) -> None:
 def test_parameter_count_is_exact(name: str, options: dict, expected: int) -> None:
     with torch.device("meta"):
         model = create_model(name, 21, **options)
-    assert count(model) == expected
-    assert count(model.backbone) == 14_714_688 + 102_764_544 + 16_781_312  # 13 convs, fc6, fc7
+    assert count_parameters(model) == expected
+    assert count_parameters(model.backbone) == 14_714_688 + 102_764_544 + 16_781_312  # 13 convs, fc6, fc7
 
 
 @pytest.mark.parametrize(("name", "final_kernel"), [("fcn32s", 64), ("fcn16s", 32), ("fcn8s", 16)])
@@ -102,8 +100,7 @@ def test_forward_and_every_parameter_gets_a_gradient() -> None:
     assert outputs["out"].shape == (1, 4, 13, 21)
     assert outputs["out"].abs().sum() == 0  # zero-initialised score layers
     F.cross_entropy(outputs["out"], torch.randint(0, 4, (1, 13, 21))).backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None]
-    assert not missing, f"parameters without gradient: {missing[:5]}"
+    assert_every_parameter_has_a_gradient(model)
 
 
 @pytest.mark.parametrize(("cls", "fused"), [(FCN32s, ()), (FCN16s, ("pool4",)), (FCN8s, ("pool4", "pool3"))])

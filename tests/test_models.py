@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lit_seg.models import create_model, get_model_class, list_models
+from model_checks import assert_every_parameter_gets_a_gradient
 
 IMAGES = (2, 3, 97, 131)
 NUM_CLASSES = 4
@@ -36,9 +37,7 @@ def test_output_contract_and_gradients(name: str) -> None:
     assert set(outputs) == ({"out", "aux"} if has_aux_head else {"out"})
     for logits in outputs.values():
         assert logits.shape == (IMAGES[0], NUM_CLASSES, *IMAGES[2:])
-    sum(logits.float().mean() for logits in outputs.values()).backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, f"{name}: parameters without gradient, e.g. {missing[:5]}"
+    assert_every_parameter_gets_a_gradient(model, outputs)
 
     with torch.no_grad():
         outputs = model.eval()(torch.randn(1, *IMAGES[1:]))

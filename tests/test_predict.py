@@ -4,23 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_fit_args
 from PIL import Image
 
-from lit_seg.cli import main, run_cli
+from lit_seg.cli import main
 from lit_seg.predict import save_mask
 
 # name: (width, height, mode)
 IMAGES = {"rgb": (57, 40, "RGB"), "gray": (21, 33, "L"), "rgba": (64, 25, "RGBA"), "photo": (50, 50, "RGB")}
-
-
-@pytest.fixture(scope="module")
-def run_dir(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A briefly trained tiny network: its run folder holds config.yaml and checkpoints/last.ckpt."""
-    run = tmp_path_factory.mktemp("run")
-    run_cli(tiny_fit_args(shapes_root, run, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
-                          "--trainer.limit_val_batches", "1"))
-    return run
 
 
 @pytest.fixture
@@ -47,11 +37,11 @@ def predict(run: Path, inputs: Path, output: Path, *extra: str) -> None:
 
 
 def test_predict_writes_a_mask_and_an_overlay_per_image_and_reports_a_corrupt_file(
-    run_dir: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    trained_run: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    config = (run_dir / "config.yaml").read_text()
+    config = (trained_run / "config.yaml").read_text()
     output = tmp_path / "out"
-    predict(run_dir, inputs, output)
+    predict(trained_run, inputs, output)
     assert "broken.png" in capsys.readouterr().err
     expected = {f"{name}.png" for name in IMAGES} | {f"{name}_overlay.jpg" for name in IMAGES}
     assert {p.name for p in output.iterdir()} == expected  # nothing for broken.png, no temporary file
@@ -61,21 +51,21 @@ def test_predict_writes_a_mask_and_an_overlay_per_image_and_reports_a_corrupt_fi
             assert np.asarray(mask).max() < 5  # the shapes dataset's classes
         with Image.open(output / f"{name}_overlay.jpg") as overlay:
             assert overlay.mode == "RGB" and overlay.size == (width, height)
-    assert (run_dir / "config.yaml").read_text() == config  # the run's config is read, never rewritten
+    assert (trained_run / "config.yaml").read_text() == config  # the run's config is read, never rewritten
 
 
 def test_existing_outputs_are_not_overwritten_without_the_flag(
-    run_dir: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    trained_run: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     output = tmp_path / "out"
     output.mkdir()
     (output / "gray.png").write_bytes(b"keep me")
     with pytest.raises(SystemExit):
-        predict(run_dir, inputs, output)
+        predict(trained_run, inputs, output)
     assert "already exist" in capsys.readouterr().err
     assert (output / "gray.png").read_bytes() == b"keep me"
     assert [p.name for p in output.iterdir()] == ["gray.png"]  # stopped before predicting anything
-    predict(run_dir, inputs, output, "--predictions.overwrite", "true")
+    predict(trained_run, inputs, output, "--predictions.overwrite", "true")
     with Image.open(output / "gray.png") as mask:
         assert mask.size == (21, 33)
 

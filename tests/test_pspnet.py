@@ -2,22 +2,14 @@
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from lit_seg.models import create_model, get_model_class
 from lit_seg.models.pspnet import PSPNet
+from lit_seg.models.summary import count_parameters
+from model_checks import assert_every_parameter_gets_a_gradient
 
 IMAGES = (2, 3, 97, 131)
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def assert_every_parameter_gets_a_gradient(model: nn.Module, outputs: dict[str, Tensor]) -> None:
-    sum(logits.mean() for logits in outputs.values()).backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None]
-    assert not missing, f"parameters without gradient: {missing[:5]}"
 
 
 def test_registered() -> None:
@@ -36,7 +28,7 @@ def test_registered() -> None:
 def test_parameter_count_matches_reference(options: dict, expected: int, rel: float) -> None:
     with torch.device("meta"):
         model = PSPNet(21, **options)
-    assert count(model) == pytest.approx(expected, rel=rel)
+    assert count_parameters(model) == pytest.approx(expected, rel=rel)
 
 
 def test_paper_configuration() -> None:

@@ -6,10 +6,7 @@ from torch import nn
 
 from lit_seg.models import get_model_class
 from lit_seg.models.refinenet import RefineNet
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+from lit_seg.models.summary import count_parameters
 
 
 def test_registered() -> None:
@@ -22,13 +19,13 @@ def test_registered() -> None:
 def test_parameter_count_matches_reference(backbone: str, expected: int) -> None:
     with torch.device("meta"):
         model = RefineNet(21, backbone=backbone)
-    assert count(model) == pytest.approx(expected, rel=0.005)
+    assert count_parameters(model) == pytest.approx(expected, rel=0.005)
 
 
 def test_crp_blocks_add_one_3x3_conv_per_path_each() -> None:
     with torch.device("meta"):
         released, drawn = RefineNet(21), RefineNet(21, crp_blocks=2)
-    assert count(released) - count(drawn) == 2 * (512 * 512 * 9 + 3 * 256 * 256 * 9)
+    assert count_parameters(released) - count_parameters(drawn) == 2 * (512 * 512 * 9 + 3 * 256 * 256 * 9)
 
 
 def test_paper_configuration() -> None:

@@ -10,12 +10,10 @@ from torch import nn
 
 from lit_seg.models import create_model, get_model_class
 from lit_seg.models.segnet import SegNet, SegNetBasic
+from lit_seg.models.summary import count_parameters
+from model_checks import assert_every_parameter_has_a_gradient
 
 SMALL = (2, 3, 37, 53)
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def conv_widths(stage: nn.Module) -> list[int]:
@@ -29,10 +27,10 @@ def test_registered(name: str, cls: type) -> None:
 
 def test_parameter_counts() -> None:
     with torch.device("meta"):
-        assert count(SegNet(11)) == 29_449_355
+        assert count_parameters(SegNet(11)) == 29_449_355
         # 7x7 convs without bias: 3->64 and seven 64->64, each with BN, then a 1x1 classifier
         basic = 3 * 49 * 64 + 7 * 64 * 49 * 64 + 8 * 2 * 64 + 64 * 11 + 11
-        assert count(SegNetBasic(11)) == basic
+        assert count_parameters(SegNetBasic(11)) == basic
 
 
 def test_segnet_layout() -> None:
@@ -107,8 +105,7 @@ def test_every_parameter_gets_a_gradient(cls: type) -> None:
     assert set(outputs) == {"out"} and outputs["out"].shape == (2, 5, 37, 53)
     assert outputs["out"].min() < 0  # logits: no ReLU after the last conv
     F.cross_entropy(outputs["out"], torch.randint(0, 5, (2, 37, 53))).backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None]
-    assert not missing, f"parameters without gradient: {missing[:5]}"
+    assert_every_parameter_has_a_gradient(model)
 
 
 def test_he_initialisation() -> None:

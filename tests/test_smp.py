@@ -9,6 +9,7 @@ from torch import nn
 
 from lit_seg.models import create_model, list_models
 from lit_seg.models.smp import SMPModel
+from lit_seg.models.summary import count_parameters
 
 ARCHITECTURES = [cls.__name__ for cls in smp.MODEL_ARCHITECTURES_MAPPING.values()]
 
@@ -16,10 +17,6 @@ ARCHITECTURES = [cls.__name__ for cls in smp.MODEL_ARCHITECTURES_MAPPING.values(
 def small_encoder(arch: str) -> str:
     """A fast encoder for ``arch``: DPT needs a timm ViT."""
     return "tu-test_vit" if arch == "DPT" else "resnet18"
-
-
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def test_every_smp_architecture_is_registered() -> None:
@@ -80,7 +77,7 @@ def test_pspnet_drops_the_encoder_stages_smp_never_runs() -> None:
         reference = smp.PSPNet(encoder_name="resnet34", encoder_weights=None, classes=3)
         model = create_model("smp.pspnet", 3)
     assert isinstance(model.backbone.layer3, nn.Identity) and isinstance(model.backbone.layer4, nn.Identity)
-    assert count(model) == count(reference) - count(reference.encoder.layer3) - count(reference.encoder.layer4)
+    assert count_parameters(model) == count_parameters(reference) - count_parameters(reference.encoder.layer3) - count_parameters(reference.encoder.layer4)
 
 
 def test_dpt_drops_the_vit_classifier_and_final_norm() -> None:

@@ -32,6 +32,7 @@ from lit_seg.data.base import SegmentationDataModule
 from lit_seg.data.folder import FolderDataModule
 from lit_seg.models import create_model, get_model_class
 from lit_seg.models.summary import forward_flops
+from lit_seg.tables import markdown_table
 
 # The ladder: from the plain baseline, one speed option added per rung.
 LADDER = (
@@ -176,6 +177,11 @@ def _columns(inference: bool = False) -> list[str]:
     return ["Setup", f"{rate} median [min-max]", step, "peak memory", "model TFLOP/s", "MFU", "graph breaks"]
 
 
+def _accelerator(device: torch.device) -> str:
+    """The Trainer's accelerator for ``device``."""
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
 def run_setups(
     rungs: list[tuple[str, Setup]],
     build: Callable[[], nn.Module],
@@ -194,8 +200,7 @@ def run_setups(
         for label, setup in rungs:
             counters.clear()
             times = lightning_windows(
-                modules[label], datamodule, setup, "gpu" if device.type == "cuda" else "cpu",
-                args.warmup, args.windows, args.window,
+                modules[label], datamodule, setup, _accelerator(device), args.warmup, args.windows, args.window
             )
             windows[label].append(times)
             memory[label].append(peak_memory_mb(device))
@@ -235,7 +240,7 @@ def overhead(
     on one module; the ratio of each pair's times, Lightning's over the plain loop's."""
     module = build_module(build, data.num_classes, module_setup)
     lightning, plain = interleaved_windows(
-        module, data, module_setup, "gpu" if device.type == "cuda" else "cpu", args.warmup, args.windows, args.window
+        module, data, module_setup, _accelerator(device), args.warmup, args.windows, args.window
     )
     return {
         "setup": asdict(module_setup),
@@ -252,7 +257,7 @@ def _overhead_markdown(result: dict) -> str:
     ratio = result["overhead"]["lightning_over_plain"]
     rows = [[loop, _range(stats, 2)] for loop, stats in result["overhead"]["ms_per_step"].items()]
     return (
-        report.table(["Loop", "ms/step median [min-max] over windows"], rows)
+        markdown_table(["Loop", "ms/step median [min-max] over windows"], rows)
         + f"\nTrainer.fit / plain loop, per pair of adjacent windows: median {ratio['median']:.4f} "
         f"(quartiles {ratio['q1']:.4f}-{ratio['q3']:.4f}, min-max {ratio['min']:.4f}-{ratio['max']:.4f}, "
         f"{ratio['n']} pairs): Lightning overhead {100 * (ratio['median'] - 1):+.2f} %\n"
@@ -265,7 +270,7 @@ def _ladder_markdown(rows: list[dict]) -> str:
         ratio = row.get("ratio_to_previous")
         ratio_text = f"{ratio['median']:.2f}x [{ratio['min']:.2f}-{ratio['max']:.2f}]" if ratio else ""
         cells.append(_row(row["label"], row) + [ratio_text])
-    return report.table(_columns() + ["x previous, per round median [min-max]"], cells)
+    return markdown_table(_columns() + ["x previous, per round median [min-max]"], cells)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -350,10 +355,12 @@ def main(argv: list[str] | None = None) -> None:
                 **_figures(times, args.batch, args.window, flops, args.peak_tflops, peak_memory_mb(device), passes=1),
                 **_compile_counts(),
             }]
-            body = report.table(_columns(inference=True), [_row(_setup_text(setup, optimizer=False), result["rows"][0])])
+            body = markdown_table(
+                _columns(inference=True), [_row(_setup_text(setup, optimizer=False), result["rows"][0])]
+            )
         else:
             result["rows"] = run_setups([("this setup", setup)], build, datamodule, device, args, flops)
-            body = report.table(_columns(), [_row(_setup_text(setup), result["rows"][0])])
+            body = markdown_table(_columns(), [_row(_setup_text(setup), result["rows"][0])])
     finally:
         lightning_logger.setLevel(level)
     forward = f"{result['forward_mode']} forward: {flops / 1e9:.1f} GFLOP per image ({flops / 2e9:.1f} GMAC)"
@@ -372,8 +379,12 @@ def _timing_text(mode: str, args: argparse.Namespace) -> str:
     else:
         text = (f"{args.rounds} round(s) x {args.windows} window(s) of {args.window} steps after {args.warmup} "
                 "warm-up steps per fit")
-    cost = "inference = 1x forward" if mode == "inference" else "training step = 3x forward"
-    return f"{text}; torch CPU threads: {torch.get_num_threads()}; FLOPs: eval-mode forward on the meta device, {cost}"
+    if mode == "inference":
+        forward, cost = "eval", "inference = 1x forward"
+    else:
+        forward, cost = "training", "training step = 3x forward"
+    return (f"{text}; torch CPU threads: {torch.get_num_threads()}; "
+            f"FLOPs: {forward}-mode forward on the meta device, {cost}")
 
 
 def _setup_text(setup: Setup, optimizer: bool = True) -> str:

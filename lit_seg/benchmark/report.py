@@ -92,9 +92,3 @@ def header(result: dict) -> str:
     ]
     return "\n".join(lines)
 
-
-def table(columns: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table, first column left-aligned and the others right-aligned."""
-    lines = ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"

@@ -1,28 +1,24 @@
 """A few validation images with ground truth and prediction: a PNG grid on disk and W&B masks."""
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
 
+from lit_seg.data.base import SegmentationDataModule
+from lit_seg.data.transforms import unnormalise
+from lit_seg.data.voc import bit_palette
+from lit_seg.module import own_sizes
+from lit_seg.report import write_atomically
 
-def default_palette(num_classes: int) -> np.ndarray:
-    """A distinct colour per class (the PASCAL VOC bit-interleaving scheme)."""
-    palette = np.zeros((num_classes, 3), dtype=np.uint8)
-    for label in range(num_classes):
-        value, shift = label, 7
-        while value:
-            for channel in range(3):
-                palette[label, channel] |= ((value >> channel) & 1) << shift
-            value >>= 3
-            shift -= 1
-    return palette
+
+def class_palette(data: SegmentationDataModule) -> np.ndarray:
+    """``[C, 3]`` uint8 colours: the dataset's palette, else the PASCAL VOC bit-interleaving scheme."""
+    return np.array(data.palette or bit_palette(data.num_classes), dtype=np.uint8)
 
 
 def colourise(mask: np.ndarray, palette: np.ndarray, ignore_index: int = 255) -> np.ndarray:
@@ -55,12 +51,10 @@ class PredictionSamples(Callback):
         if not trainer.is_global_zero or len(self._samples) >= self.num_samples:
             return
         data = trainer.datamodule
-        mean = torch.tensor(data.mean, device=batch["image"].device).view(3, 1, 1)
-        std = torch.tensor(data.std, device=batch["image"].device).view(3, 1, 1)
-        sizes = batch.get("sizes", [batch["image"].shape[-2:]] * len(batch["image"]))
+        sizes = own_sizes(batch)
         for i in range(min(len(batch["image"]), self.num_samples - len(self._samples))):
-            height, width = (int(v) for v in sizes[i])
-            image = ((batch["image"][i, :, :height, :width] * std + mean).clamp(0, 1) * 255).byte()
+            height, width = sizes[i]
+            image = (unnormalise(batch["image"][i, :, :height, :width], data.mean, data.std).clamp(0, 1) * 255).byte()
             self._samples.append((
                 image.permute(1, 2, 0).cpu().numpy(),
                 batch["mask"][i, :height, :width].cpu().numpy().astype(np.uint8),
@@ -72,7 +66,7 @@ class PredictionSamples(Callback):
         if not trainer.is_global_zero or not self._samples or trainer.sanity_checking:
             return
         data = trainer.datamodule
-        palette = np.array(data.palette, dtype=np.uint8) if data.palette else default_palette(data.num_classes)
+        palette = class_palette(data)
         rows = [
             np.concatenate([image, colourise(mask, palette, data.ignore_index), colourise(pred, palette)], axis=1)
             for image, mask, pred in self._samples
@@ -81,9 +75,7 @@ class PredictionSamples(Callback):
         grid = np.concatenate([np.pad(row, ((0, 2), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])
         directory = Path(log_dir or trainer.default_root_dir)
         directory.mkdir(parents=True, exist_ok=True)
-        temporary = directory / "predictions.png.tmp"
-        Image.fromarray(grid).save(temporary, format="PNG")
-        os.replace(temporary, directory / "predictions.png")
+        write_atomically(directory / "predictions.png", lambda path: Image.fromarray(grid).save(path, format="PNG"))
         self._log_to_wandb(trainer, data.class_names)
 
     def _log_to_wandb(self, trainer: Trainer, class_names: tuple[str, ...]) -> None:

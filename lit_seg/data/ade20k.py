@@ -29,6 +29,12 @@ CLASSES = (
 FOLDERS = {"train": "training", "val": "validation", "test": "validation"}
 
 
+def void_first(num_classes: int) -> tuple[tuple[tuple[int, int, int], ...], np.ndarray]:
+    """The palette and label map of a release whose stored label 0 is void and 1..N its classes:
+    the VOC colour map of the stored labels 1..N, and a table sending 0 to 255 and k to k - 1."""
+    return bit_palette(num_classes + 1)[1:], np.array([255, *range(num_classes)], dtype=np.uint8)
+
+
 class ADE20KDataModule(SegmentationDataModule):
     """ADE20K (20,210 training / 2,000 validation images), ``ADEChallengeData2016.zip`` unpacked
     under ``root``::
@@ -46,22 +52,17 @@ class ADE20KDataModule(SegmentationDataModule):
     """
 
     class_names = CLASSES
-    palette = bit_palette(len(CLASSES) + 1)[1:]
+    palette, _label_map = void_first(len(CLASSES))
+    prepare_script = "prepare_ade20k.py"
 
     def __init__(self, root: str = "data/ade20k", **kwargs) -> None:
         super().__init__(root, **kwargs)
 
-    @property
-    def prepare_command(self) -> str:  # type: ignore[override]
-        return f"python data/prepare_ade20k.py --root {self.root}"
-
     def label_map(self) -> np.ndarray:
-        return np.array([255, *range(len(CLASSES))], dtype=np.uint8)
+        return self._label_map
 
     def pairs(self, split: str) -> list[tuple[Path, Path]]:
         base = self.root / "ADEChallengeData2016"
-        images = base / "images" / FOLDERS[split]
-        if not images.is_dir():
-            raise FileNotFoundError(f"ADE20KDataModule: no folder {images}; prepare it with: {self.prepare_command}")
+        images = self.require(base / "images" / FOLDERS[split], "folder")
         masks = base / "annotations" / FOLDERS[split]
         return [(image, masks / f"{image.stem}.png") for image in sorted(images.glob("*.jpg"))]

@@ -5,7 +5,7 @@ are (``pairs``), and, where stored labels are not training labels, gives a ``lab
 """
 
 import os
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Literal
 
@@ -54,7 +54,7 @@ class SegmentationDataModule(LightningDataModule):
     ignore_index: int = 255
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    prepare_command: str = ""
+    prepare_script: str = ""  # the data/ script that prepares the dataset, if any
 
     def __init__(
         self,
@@ -103,11 +103,25 @@ class SegmentationDataModule(LightningDataModule):
     def read_mask(self, path: Path) -> np.ndarray:
         return read_index_mask(path)
 
+    @property
+    def prepare_command(self) -> str:
+        """The command that prepares the dataset under ``root`` ("" without a ``prepare_script``)."""
+        return f"python data/{self.prepare_script} --root {self.root}" if self.prepare_script else ""
+
+    def _missing(self, what: str) -> FileNotFoundError:
+        hint = f"; prepare it with: {self.prepare_command}" if self.prepare_command else ""
+        return FileNotFoundError(f"{type(self).__name__}: no {what}{hint}")
+
     def check_root(self) -> None:
         """Fails with the path looked in and the preparation command when the data is absent."""
         if not self.root.is_dir():
-            hint = f"; prepare it with: {self.prepare_command}" if self.prepare_command else ""
-            raise FileNotFoundError(f"{type(self).__name__}: no dataset folder at {self.root.resolve()}{hint}")
+            raise self._missing(f"dataset folder at {self.root.resolve()}")
+
+    def require(self, path: Path, kind: Literal["folder", "list"]) -> Path:
+        """``path``, a folder or a list file of the dataset; fails with the preparation command when absent."""
+        if not (path.is_dir() if kind == "folder" else path.is_file()):
+            raise self._missing(f"{kind} {path}")
+        return path
 
     def dataset(self, split: str, train: bool = False) -> SegmentationDataset | RawSamples:
         """The dataset of ``split`` with training or evaluation transforms (raw samples for
@@ -177,12 +191,15 @@ class SegmentationDataModule(LightningDataModule):
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """Augments raw training batches (``device_augment``) once they are on the device."""
-        if "draws" not in batch:
-            return batch
+        return self.batch_augment(batch) if "draws" in batch else batch
+
+    @cached_property
+    def batch_augment(self) -> DeviceAugment:
+        """The ``device_augment`` training augmentation, built on first use."""
         return DeviceAugment(
             self.crop_size, self.scale_range, self.ignore_index, self.hflip, self.rotation,
             self.photometric, self.mean, self.std,
-        )(batch)
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

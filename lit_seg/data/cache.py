@@ -105,10 +105,7 @@ class CachedDataset(SegmentationDataset):
     """
 
     def __init__(self, dataset: SegmentationDataset, cache: DecodedCache) -> None:
-        super().__init__(
-            dataset.pairs, dataset.num_classes, dataset.ignore_index, dataset.transform,
-            dataset.label_map, dataset.read_mask, dataset.seed,
-        )
+        vars(self).update(vars(dataset))  # a shallow copy of the dataset's settings, as copy.copy takes them
         self.cache = cache
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +133,8 @@ def _total(index: np.ndarray, channels: int) -> int:
 
 def _digest(dataset: SegmentationDataset) -> str:
     """A name for the cache of ``dataset``: changes with any sample file or the label mapping."""
-    files = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for pair in dataset.pairs for path in pair]
+    stats = [(path, path.stat()) for pair in dataset.pairs for path in pair]
+    files = [(str(path), stat.st_size, stat.st_mtime_ns) for path, stat in stats]
     label_map = None if dataset.label_map is None else np.asarray(dataset.label_map).tolist()
     key = json.dumps([files, label_map, dataset.num_classes, dataset.ignore_index])
     return hashlib.sha256(key.encode()).hexdigest()[:16]

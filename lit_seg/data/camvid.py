@@ -32,21 +32,16 @@ class CamVidDataModule(SegmentationDataModule):
 
     class_names = CLASSES
     palette = PALETTE
+    prepare_script = "prepare_camvid.py"
 
     def __init__(self, root: str = "data/camvid", **kwargs) -> None:
         super().__init__(root, **kwargs)
-
-    @property
-    def prepare_command(self) -> str:  # type: ignore[override]
-        return f"python data/prepare_camvid.py --root {self.root}"
 
     def label_map(self) -> np.ndarray:
         return np.array([*range(len(CLASSES)), 255], dtype=np.uint8)
 
     def pairs(self, split: str) -> list[tuple[Path, Path]]:
-        listing = self.root / f"{split}.txt"
-        if not listing.is_file():
-            raise FileNotFoundError(f"CamVidDataModule: no list {listing}; prepare it with: {self.prepare_command}")
+        listing = self.require(self.root / f"{split}.txt", "list")
         pairs = []
         for number, line in enumerate(listing.read_text().splitlines(), start=1):
             fields = line.split()

@@ -35,13 +35,10 @@ class CityscapesDataModule(SegmentationDataModule):
 
     class_names = CLASSES
     palette = PALETTE
+    prepare_script = "prepare_cityscapes.py"
 
     def __init__(self, root: str = "data/cityscapes", **kwargs) -> None:
         super().__init__(root, **kwargs)
-
-    @property
-    def prepare_command(self) -> str:  # type: ignore[override]
-        return f"python data/prepare_cityscapes.py --root {self.root}"
 
     def label_map(self) -> np.ndarray:
         table = np.full(LABEL_IDS, 255, dtype=np.uint8)
@@ -49,9 +46,7 @@ class CityscapesDataModule(SegmentationDataModule):
         return table
 
     def pairs(self, split: str) -> list[tuple[Path, Path]]:
-        images = self.root / "leftImg8bit" / split
-        if not images.is_dir():
-            raise FileNotFoundError(f"CityscapesDataModule: no folder {images}; prepare it with: {self.prepare_command}")
+        images = self.require(self.root / "leftImg8bit" / split, "folder")
         labels = self.root / "gtFine" / split
         return [
             (image, labels / image.parent.name / image.name.replace("_leftImg8bit.png", "_gtFine_labelIds.png"))

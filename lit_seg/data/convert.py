@@ -1,9 +1,11 @@
 """Fetching, unpacking, converting and checking public dataset releases (for data/prepare_*.py)."""
 
+import argparse
 import hashlib
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib import error, request
 
@@ -18,6 +20,21 @@ from lit_seg.data.voc import bit_palette
 
 class DownloadError(RuntimeError):
     """A file could not be fetched or does not match its known checksum."""
+
+
+def run_script(
+    script: str, doc: str, prepare: Callable[[Path], None], default_root: str, ready: str, argv: list[str] | None
+) -> None:
+    """The command line of a ``data/prepare_*.py`` script: ``prepare(--root)``, then ``ready``
+    (formatted with ``root``) is printed; a failure exits with ``"<script>: <error>"``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path(default_root), help="where the dataset goes")
+    args = parser.parse_args(argv)
+    try:
+        prepare(args.root)
+    except (DownloadError, DatasetError) as failure:
+        raise SystemExit(f"{script}: {failure}") from failure
+    print(ready.format(root=args.root))
 
 
 def file_digest(path: Path, algorithm: str) -> str:

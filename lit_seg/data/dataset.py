@@ -15,6 +15,31 @@ from lit_seg.data.sampling import sample_seed
 Sample = dict[str, Tensor | str]
 
 
+def map_labels(
+    mask: np.ndarray, path: Path, num_classes: int, ignore_index: int, label_map: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``mask`` mapped through ``label_map`` (if any) and its pixel count per label (the ignore
+    index counted as 0).
+
+    Raises:
+        DatasetError: naming ``path`` when a stored label lies beyond ``label_map``, or a mapped
+            label is neither in ``[0, num_classes)`` nor ``ignore_index``.
+    """
+    if label_map is not None:
+        if mask.max(initial=0) >= len(label_map):
+            raise DatasetError(f"mask {path} holds label {mask.max()}, beyond the dataset's label map")
+        mask = label_map[mask]
+    counts = np.bincount(mask.ravel(), minlength=256)
+    counts[ignore_index] = 0
+    bad = np.flatnonzero(counts[num_classes:]) + num_classes
+    if bad.size:
+        raise DatasetError(
+            f"mask {path} holds label value(s) {bad.tolist()}; expected 0..{num_classes - 1} "
+            f"or the ignore index {ignore_index}"
+        )
+    return mask, counts
+
+
 class SegmentationDataset(Dataset[Sample]):
     """Image/mask pairs read from disk.
 
@@ -59,22 +84,8 @@ class SegmentationDataset(Dataset[Sample]):
                 f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} "
                 f"is {image.shape[1]}x{image.shape[0]} (width x height)"
             )
-        if self.label_map is not None:
-            if mask.max(initial=0) >= len(self.label_map):
-                raise DatasetError(f"mask {mask_path} holds label {mask.max()}, beyond the dataset's label map")
-            mask = self.label_map[mask]
-        self._check_labels(mask, mask_path)
+        mask, _ = map_labels(mask, mask_path, self.num_classes, self.ignore_index, self.label_map)
         return image, mask.astype(np.uint8)
-
-    def _check_labels(self, mask: np.ndarray, path: Path) -> None:
-        counts = np.bincount(mask.ravel(), minlength=256)
-        counts[self.ignore_index] = 0
-        bad = np.flatnonzero(counts[self.num_classes :]) + self.num_classes
-        if bad.size:
-            raise DatasetError(
-                f"mask {path} holds label value(s) {bad.tolist()}; expected 0..{self.num_classes - 1} "
-                f"or the ignore index {self.ignore_index}"
-            )
 
     def __getitem__(self, key: int | tuple[int, int]) -> Sample:
         """Sample ``key``; an ``(epoch, index)`` key (from ``EpochSampler``) also fixes the random
@@ -91,21 +102,28 @@ class SegmentationDataset(Dataset[Sample]):
         return {"image": image_t.as_subclass(Tensor), "mask": mask_t.as_subclass(Tensor).long(), "name": self.pairs[index][0].stem}
 
 
+def pad_stack(tensors: Sequence[Tensor], fill: float = 0) -> Tensor:
+    """Stacks ``[..., H, W]`` tensors, padded at the bottom and right with ``fill`` to the largest
+    height and width where their sizes differ."""
+    shapes = [tuple(t.shape[-2:]) for t in tensors]
+    if len(set(shapes)) == 1:
+        return torch.stack(tensors)
+    height, width = max(h for h, _ in shapes), max(w for _, w in shapes)
+    stacked = tensors[0].new_full((len(tensors), *tensors[0].shape[:-2], height, width), fill)
+    for i, (tensor, (h, w)) in enumerate(zip(tensors, shapes)):
+        stacked[i, ..., :h, :w] = tensor
+    return stacked
+
+
 def pad_collate(samples: list[Sample], ignore_index: int = 255) -> dict[str, Tensor | list[str]]:
     """Stacks samples; images of different sizes are zero-padded (masks with ``ignore_index``) to
     the largest size, and ``"sizes"`` then holds each sample's own ``(height, width)``."""
-    names = [s["name"] for s in samples]
     shapes = [tuple(s["image"].shape[-2:]) for s in samples]
-    if len(set(shapes)) == 1:
-        return {
-            "image": torch.stack([s["image"] for s in samples]),
-            "mask": torch.stack([s["mask"] for s in samples]),
-            "name": names,
-        }
-    height, width = max(h for h, _ in shapes), max(w for _, w in shapes)
-    images = samples[0]["image"].new_zeros(len(samples), samples[0]["image"].shape[0], height, width)
-    masks = torch.full((len(samples), height, width), ignore_index, dtype=torch.long)
-    for i, (sample, (h, w)) in enumerate(zip(samples, shapes)):
-        images[i, :, :h, :w] = sample["image"]
-        masks[i, :h, :w] = sample["mask"]
-    return {"image": images, "mask": masks, "name": names, "sizes": torch.tensor(shapes)}
+    batch = {
+        "image": pad_stack([s["image"] for s in samples]),
+        "mask": pad_stack([s["mask"] for s in samples], ignore_index),
+        "name": [s["name"] for s in samples],
+    }
+    if len(set(shapes)) > 1:
+        batch["sizes"] = torch.tensor(shapes)
+    return batch

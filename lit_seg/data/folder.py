@@ -1,5 +1,6 @@
 """Any dataset laid out as images/<split>/ and masks/<split>/ with a classes.txt."""
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,21 +43,20 @@ class FolderDataModule(SegmentationDataModule):
     def __init__(self, root: str, colour_masks: bool = False, **kwargs) -> None:
         super().__init__(root, **kwargs)
         self.colour_masks = colour_masks
-        self._classes: tuple[tuple[str, ...], tuple[tuple[int, int, int], ...] | None] | None = None
 
-    def _read_classes(self) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...] | None]:
-        if self._classes is None:
-            self.check_root()
-            self._classes = read_classes_file(self.root / "classes.txt")
-        return self._classes
+    @cached_property
+    def _classes(self) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...] | None]:
+        """The names and palette of ``classes.txt``, read on first use."""
+        self.check_root()
+        return read_classes_file(self.root / "classes.txt")
 
     @property
     def class_names(self) -> tuple[str, ...]:  # type: ignore[override]
-        return self._read_classes()[0]
+        return self._classes[0]
 
     @property
     def palette(self) -> tuple[tuple[int, int, int], ...] | None:  # type: ignore[override]
-        return self._read_classes()[1]
+        return self._classes[1]
 
     def read_mask(self, path: Path) -> np.ndarray:
         if self.colour_masks:
@@ -70,10 +70,4 @@ class FolderDataModule(SegmentationDataModule):
         for folder in (image_dir, mask_dir):
             if not folder.is_dir():
                 raise FileNotFoundError(f"FolderDataModule: no folder {folder} for split {split!r}")
-        pairs = []
-        for image in list_files(image_dir):
-            mask = mask_dir / f"{image.stem}.png"
-            if not mask.is_file():
-                raise DatasetError(f"image {image} has no mask: expected {mask}")
-            pairs.append((image, mask))
-        return pairs
+        return [(image, mask_dir / f"{image.stem}.png") for image in list_files(image_dir)]

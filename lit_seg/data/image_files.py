@@ -8,6 +8,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from lit_seg.data.dataset import pad_stack
 from lit_seg.data.io import DatasetError, read_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -71,13 +72,7 @@ def predict_collate(samples: list[dict[str, Tensor | str]]) -> dict[str, Tensor 
         batch["image"] = torch.zeros(0, 3, 1, 1)
         return batch
     shapes = [tuple(s["image"].shape[-2:]) for s in readable]
-    if len(set(shapes)) == 1:
-        batch["image"] = torch.stack([s["image"] for s in readable])
-        return batch
-    height, width = max(h for h, _ in shapes), max(w for _, w in shapes)
-    images = readable[0]["image"].new_zeros(len(readable), 3, height, width)
-    for i, (sample, (h, w)) in enumerate(zip(readable, shapes)):
-        images[i, :, :h, :w] = sample["image"]
-    batch["image"] = images
-    batch["sizes"] = torch.tensor(shapes)
+    batch["image"] = pad_stack([s["image"] for s in readable])
+    if len(set(shapes)) > 1:
+        batch["sizes"] = torch.tensor(shapes)
     return batch

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lit_seg.data.ade20k import void_first
 from lit_seg.data.base import SegmentationDataModule
-from lit_seg.data.voc import bit_palette
 
 # The className of classMapping40.mat, in label order 1..40 (its spelling kept).
 CLASSES = (
@@ -34,21 +34,16 @@ class NYUDv2DataModule(SegmentationDataModule):
     """
 
     class_names = CLASSES
-    palette = bit_palette(len(CLASSES) + 1)[1:]
+    palette, _label_map = void_first(len(CLASSES))
+    prepare_script = "prepare_nyudv2.py"
 
     def __init__(self, root: str = "data/nyudv2", **kwargs) -> None:
         super().__init__(root, **kwargs)
 
-    @property
-    def prepare_command(self) -> str:  # type: ignore[override]
-        return f"python data/prepare_nyudv2.py --root {self.root}"
-
     def label_map(self) -> np.ndarray:
-        return np.array([255, *range(len(CLASSES))], dtype=np.uint8)
+        return self._label_map
 
     def pairs(self, split: str) -> list[tuple[Path, Path]]:
-        images = self.root / "images" / FOLDERS[split]
-        if not images.is_dir():
-            raise FileNotFoundError(f"NYUDv2DataModule: no folder {images}; prepare it with: {self.prepare_command}")
+        images = self.require(self.root / "images" / FOLDERS[split], "folder")
         masks = self.root / "labels" / FOLDERS[split]
         return [(image, masks / image.name) for image in sorted(images.glob("*.png"))]

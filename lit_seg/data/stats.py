@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 
 from lit_seg.data.base import SegmentationDataModule
-from lit_seg.data.io import DatasetError
+from lit_seg.data.dataset import map_labels
 
 
 def datamodule_class(path: str) -> type[SegmentationDataModule]:
@@ -32,18 +32,7 @@ def class_pixels(datamodule: SegmentationDataModule, split: str) -> tuple[np.nda
     pixels = np.zeros(num_classes, dtype=np.int64)
     image_pixels = np.zeros(num_classes, dtype=np.int64)
     for _, path in datamodule.pairs(split):
-        mask = datamodule.read_mask(path)
-        if table is not None:
-            if mask.max(initial=0) >= len(table):
-                raise DatasetError(f"mask {path} holds label {mask.max()}, beyond the dataset's label map")
-            mask = table[mask]
-        counts = np.bincount(mask.ravel(), minlength=256)
-        counts[datamodule.ignore_index] = 0
-        if counts[num_classes:].any():
-            bad = (np.flatnonzero(counts[num_classes:]) + num_classes).tolist()
-            raise DatasetError(
-                f"mask {path} holds label value(s) {bad}; expected 0..{num_classes - 1} or {datamodule.ignore_index}"
-            )
+        mask, counts = map_labels(datamodule.read_mask(path), path, num_classes, datamodule.ignore_index, table)
         pixels += counts[:num_classes]
         image_pixels += (counts[:num_classes] > 0) * mask.size
     return pixels, image_pixels

@@ -63,6 +63,11 @@ def train_transforms(
     return v2.Compose(steps + _normalise(mean, std))
 
 
+def unnormalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Undoes the normalisation of ``[..., 3, H, W]`` images: values back on the 0-1 scale (unclamped)."""
+    return images * images.new_tensor(std).view(3, 1, 1) + images.new_tensor(mean).view(3, 1, 1)
+
+
 def eval_transforms(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
     """Full resolution, normalised."""
     return v2.Compose(_normalise(mean, std))

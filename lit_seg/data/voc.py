@@ -44,21 +44,16 @@ class VOCDataModule(SegmentationDataModule):
 
     class_names = CLASSES
     palette = bit_palette(len(CLASSES))
+    prepare_script = "prepare_voc.py"
 
     def __init__(self, root: str = "data/voc", train_split: str = "train_aug", val_split: str = "val", **kwargs) -> None:
         super().__init__(root, **kwargs)
         self.train_split = train_split
         self.val_split = val_split
 
-    @property
-    def prepare_command(self) -> str:  # type: ignore[override]
-        return f"python data/prepare_voc.py --root {self.root}"
-
     def pairs(self, split: str) -> list[tuple[Path, Path]]:
         name = self.train_split if split == "train" else self.val_split
         voc = self.root / "VOCdevkit" / "VOC2012"
-        listing = voc / "ImageSets" / "Segmentation" / f"{name}.txt"
-        if not listing.is_file():
-            raise FileNotFoundError(f"VOCDataModule: no list {listing}; prepare it with: {self.prepare_command}")
+        listing = self.require(voc / "ImageSets" / "Segmentation" / f"{name}.txt", "list")
         masks = voc / ("SegmentationClassAug" if name.endswith("_aug") else "SegmentationClass")
         return [(voc / "JPEGImages" / f"{i}.jpg", masks / f"{i}.png") for i in listing.read_text().split()]

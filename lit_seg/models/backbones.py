@@ -75,6 +75,19 @@ def load_pretrained(module: nn.Module, pretrained: str, hub_repo: str) -> None:
     load_matching_weights(module, pretrained)
 
 
+def timm_model(name: str, pretrained: str | None, **timm_options: object) -> nn.Module:
+    """``timm.create_model(name, **timm_options)`` with ``pretrained`` weights: ``None`` for random
+    initialisation, ``"hub"`` for timm's default pretrained weights (needs the network), or a path
+    to a safetensors / state-dict file."""
+    from_hub = pretrained == "hub"
+    if from_hub:
+        ensure_hub_reachable(f"pretrained weights for {name}")
+    model = timm.create_model(name, pretrained=from_hub, **timm_options)
+    if pretrained is not None and not from_hub:
+        load_matching_weights(model, pretrained)
+    return model
+
+
 def timm_backbone(
     name: str,
     *,
@@ -93,17 +106,11 @@ def timm_backbone(
             weights (needs the network), or a path to a safetensors / state-dict file.
         **timm_options: further arguments of the timm model (e.g. ``drop_path_rate``).
     """
-    from_hub = pretrained == "hub"
-    if from_hub:
-        ensure_hub_reachable(f"pretrained weights for {name}")
-    backbone = timm.create_model(
+    return timm_model(
         name,
+        pretrained,
         features_only=True,
         out_indices=tuple(out_indices),
         output_stride=output_stride,
-        pretrained=from_hub,
         **timm_options,
     )
-    if pretrained is not None and not from_hub:
-        load_matching_weights(backbone, pretrained)
-    return backbone

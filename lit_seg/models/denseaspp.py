@@ -3,13 +3,12 @@
 from collections import OrderedDict
 from typing import Literal
 
-import timm
 import torch
 from timm.layers import BatchNormAct2d
 from timm.models.densenet import DenseTransition
 from torch import Tensor, nn
 
-from lit_seg.models.backbones import ensure_hub_reachable, load_matching_weights
+from lit_seg.models.backbones import timm_model
 from lit_seg.models.base import SegmentationNet
 from lit_seg.models.registry import register_model
 
@@ -52,11 +51,7 @@ class _DilatedDenseNet(nn.Sequential):
     """
 
     def __init__(self, name: DenseNetName, pretrained: str | None) -> None:
-        if pretrained == "hub":
-            ensure_hub_reachable(f"pretrained weights for {name}")
-        densenet = timm.create_model(name, pretrained=pretrained == "hub", num_classes=0)
-        if pretrained is not None and pretrained != "hub":
-            load_matching_weights(densenet, pretrained)
+        densenet = timm_model(name, pretrained, num_classes=0)
         layers = OrderedDict(densenet.features.named_children())
         channels = layers.pop("norm5").num_features
         layers["transition2"] = _stride_one_transition(layers["transition2"])

@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from lit_seg.models.registry import create_model, list_models
+from lit_seg.tables import markdown_table, rich_table
 
 PAPER_MODELS = (
     "fcn32s", "fcn16s", "fcn8s", "segnet", "pspnet", "deeplabv2", "deeplabv3", "deeplabv3plus", "denseaspp", "refinenet",
@@ -78,16 +79,10 @@ def render_table(rows: Sequence[dict[str, object]], markdown: bool = False) -> T
         for row in rows
     ]
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|"]
-        lines += ["| " + " | ".join(cell) + " |" for cell in cells]
-        return "\n".join(lines) + "\n"
-    table = Table(title="Forward cost (GMAC = multiply-accumulates / 1e9, GFLOPs = 2 x GMAC; eval mode, batch 1)")
-    table.add_column(header[0])
-    for column in header[1:]:
-        table.add_column(column, justify="right")
-    for cell in cells:
-        table.add_row(*cell)
-    return table
+        return markdown_table(header, cells)
+    return rich_table(
+        "Forward cost (GMAC = multiply-accumulates / 1e9, GFLOPs = 2 x GMAC; eval mode, batch 1)", header, cells
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
