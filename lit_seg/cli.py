@@ -198,7 +198,12 @@ class SegmentationCLI(LightningCLI):
             callbacks.append(RichProgressBar() if sys.stdout.isatty() else LineProgressBar())
             if sys.stdout.isatty() and config.get("enable_model_summary", True) is not False:
                 callbacks.append(RichModelSummary(max_depth=2))
-        return super()._instantiate_trainer(config, callbacks)
+        trainer = super()._instantiate_trainer(config, callbacks)
+        if trainer.fast_dev_run:
+            # Lightning suppresses checkpoints under fast_dev_run except save_last's at the end of fit.
+            for checkpoint in trainer.checkpoint_callbacks:
+                checkpoint.save_last = False
+        return trainer
 
 
 def _one_line(error: BaseException) -> str:

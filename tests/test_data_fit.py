@@ -41,4 +41,5 @@ def test_fit_from_the_experiment_yaml(name: str, tmp_path: Path) -> None:
         "--trainer.fast_dev_run", "1", "--trainer.default_root_dir", str(tmp_path / "run"),
     ])
     assert run.trainer.state.finished and run.trainer.global_step == 1
+    assert not (tmp_path / "run" / "checkpoints").exists(), "fast_dev_run wrote a checkpoint"
     assert run.datamodule.num_classes == NUM_CLASSES[name] == run.model.num_classes
