@@ -1,23 +1,14 @@
 """Each dataset's experiment YAML through a short ``lit-seg fit`` on its tiny on-disk layout."""
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, TINY_MODEL
+from experiment_runs import FAKES
 
-from fakes import fake_ade20k, fake_camvid, fake_cityscapes, fake_nyudv2, fake_voc
+from lit_seg.cli import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = REPO / "tests" / "configs" / "tiny_model.yaml"
-FAKES: dict[str, Callable[[Path], Path]] = {
-    "camvid": fake_camvid,
-    "cityscapes": fake_cityscapes,
-    "ade20k": fake_ade20k,
-    "voc": partial(fake_voc, prepared=True),
-    "nyudv2": fake_nyudv2,
-}
 NUM_CLASSES = {"camvid": 11, "cityscapes": 19, "ade20k": 150, "voc": 21, "nyudv2": 40}
 
 
@@ -31,11 +22,8 @@ def test_experiment_yaml_states_root_crop_and_scale(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(FAKES))
 def test_fit_from_the_experiment_yaml(name: str, tmp_path: Path) -> None:
-    cli = pytest.importorskip("lit_seg.cli", reason="needs the lit-seg CLI")
-    if not TINY_MODEL.is_file():
-        pytest.skip(f"needs {TINY_MODEL}")
     root = FAKES[name](tmp_path / name)
-    run = cli.run_cli([
+    run = run_cli([
         "fit", "--config", str(REPO / "experiments" / "data" / f"{name}.yaml"), "--config", str(TINY_MODEL),
         "--data.init_args.root", str(root), "--data.init_args.batch_size", "2", "--data.init_args.num_workers", "0",
         "--trainer.fast_dev_run", "1", "--trainer.default_root_dir", str(tmp_path / "run"),
