@@ -11,23 +11,42 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassJaccardIndex
 
 
+def per_class_scores(confusion: Tensor) -> dict[str, Tensor]:
+    """IoU, accuracy (recall) and precision per class, NaN where undefined, and the ground-truth and
+    predicted pixel counts, from a ``[C, C]`` confusion matrix (rows ground truth, columns prediction)."""
+    confusion = confusion.double()
+    true_positives = confusion.diagonal()
+    labelled, predicted = confusion.sum(dim=1), confusion.sum(dim=0)
+    return {  # 0 / 0 is NaN
+        "IoU": true_positives / (labelled + predicted - true_positives),
+        "accuracy": true_positives / labelled,
+        "precision": true_positives / predicted,
+        "ground_truth_pixels": labelled,
+        "predicted_pixels": predicted,
+    }
+
+
+def summary_scores(confusion: Tensor) -> dict[str, Tensor]:
+    """``mIoU``, ``pixel_acc``, ``class_acc`` and ``fwIoU`` (float64) from a ``[C, C]`` confusion matrix."""
+    scores = per_class_scores(confusion)
+    labelled = scores["ground_truth_pixels"]
+    present = labelled > 0
+    total = labelled.sum().clamp(min=1)
+    return {
+        "mIoU": scores["IoU"].nanmean(),
+        "pixel_acc": confusion.double().diagonal().sum() / total,
+        "class_acc": scores["accuracy"][present].mean(),
+        "fwIoU": (labelled[present] / total * scores["IoU"][present]).sum(),
+    }
+
+
 class ConfusionScores(MulticlassConfusionMatrix):
-    """Pixel accuracy, class-average accuracy and frequency-weighted IoU from the confusion matrix."""
+    """Pixel accuracy, class-average accuracy and frequency-weighted IoU from the confusion matrix
+    (mIoU comes from torchmetrics' JaccardIndex beside it)."""
 
     def compute(self) -> dict[str, Tensor]:
-        confusion = self.confmat.double()  # rows: ground truth, columns: prediction
-        true_positives = confusion.diagonal()
-        labelled = confusion.sum(dim=1)
-        predicted = confusion.sum(dim=0)
-        union = labelled + predicted - true_positives
-        present = labelled > 0
-        iou = true_positives / union.clamp(min=1)
-        frequency = labelled / labelled.sum().clamp(min=1)
-        return {
-            "pixel_acc": (true_positives.sum() / labelled.sum().clamp(min=1)).float(),
-            "class_acc": (true_positives[present] / labelled[present]).mean().float(),
-            "fwIoU": (frequency[present] * iou[present]).sum().float(),
-        }
+        scores = summary_scores(self.confmat)
+        return {name: scores[name].float() for name in ("pixel_acc", "class_acc", "fwIoU")}
 
 
 def segmentation_metrics(num_classes: int, ignore_index: int = 255) -> MetricCollection:

@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 import torch
 from lightning import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
@@ -104,7 +105,7 @@ class SegmentationModule(LightningModule):
         self.crf = crf
         self.val_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
         self.test_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
-        self.confusion_matrix: Tensor | None = None
+        self.confusion_matrix: Tensor | None = None  # of the last validate or test run, summed over processes
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         outputs = self.net(images.contiguous(memory_format=self.memory_format))
@@ -195,9 +196,10 @@ class SegmentationModule(LightningModule):
             results[f"{stage}/BF"] = boundary.compute()
             boundary.reset()
         self.log_dict(results)  # already reduced over processes by torchmetrics
-        scores = metrics["scores"]
-        with scores.sync_context():  # summed over processes, for the evaluation report
-            self.confusion_matrix = scores.confmat.clone()
+        if self.trainer.state.fn != TrainerFn.FITTING:  # the evaluation report is for validate and test runs
+            scores = metrics["scores"]
+            with scores.sync_context():  # summed over processes
+                self.confusion_matrix = scores.confmat.clone()
         metrics.reset()
 
     def on_validation_epoch_end(self) -> None:

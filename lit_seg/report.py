@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from lightning.pytorch.loggers import Logger, WandbLogger
 from matplotlib.figure import Figure
 from rich.table import Table
+
+from lit_seg.metrics import per_class_scores, summary_scores
 
 # Annotate the cells of confusion-matrix plots up to this many classes.
 _ANNOTATED_CLASSES = 25
@@ -50,32 +53,12 @@ class EvaluationReport:
 
     def per_class(self) -> dict[str, np.ndarray]:
         """IoU, accuracy (recall), precision and pixel counts per class; NaN where undefined."""
-        confusion = self.confusion.astype(np.float64)
-        true_positives = np.diag(confusion)
-        labelled, predicted = confusion.sum(1), confusion.sum(0)
-        union = labelled + predicted - true_positives
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return {
-                "IoU": np.where(union > 0, true_positives / union, np.nan),
-                "accuracy": np.where(labelled > 0, true_positives / labelled, np.nan),
-                "precision": np.where(predicted > 0, true_positives / predicted, np.nan),
-                "ground_truth_pixels": labelled,
-                "predicted_pixels": predicted,
-            }
+        return {name: values.numpy() for name, values in per_class_scores(torch.from_numpy(self.confusion)).items()}
 
     def summary(self) -> dict[str, float]:
         """mIoU (over classes in ground truth or predictions), pixel accuracy, class-average
         accuracy, frequency-weighted IoU and, if computed, boundary F1 (``BF``)."""
-        scores = self.per_class()
-        labelled = scores["ground_truth_pixels"]
-        present = labelled > 0
-        total = max(labelled.sum(), 1)
-        summary = {
-            "mIoU": float(np.nanmean(scores["IoU"])) if np.isfinite(scores["IoU"]).any() else math.nan,
-            "pixel_acc": float(np.diag(self.confusion).sum() / total),
-            "class_acc": float(scores["accuracy"][present].mean()) if present.any() else math.nan,
-            "fwIoU": float((labelled[present] / total * scores["IoU"][present]).sum()),
-        }
+        summary = {name: value.item() for name, value in summary_scores(torch.from_numpy(self.confusion)).items()}
         if self.boundary_f1 is not None:
             summary["BF"] = self.boundary_f1
         return summary

@@ -107,3 +107,4 @@ def test_fit_writes_no_report(tmp_path: Path) -> None:
     module = SegmentationModule(IdentityNet, NUM_CLASSES, data.class_names)
     _trainer(tmp_path, logger=False).fit(module, datamodule=data)
     assert not list(tmp_path.glob("val_*"))
+    assert module.confusion_matrix is None  # not gathered over processes for a report nobody writes
