@@ -15,7 +15,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from lit_seg.callbacks import EpochSeed, EvaluationReportWriter, LineProgressBar, PredictionSamples
+from lit_seg.callbacks import EpochSeed, EvaluationReportWriter, LatestCheckpoint, LineProgressBar, PredictionSamples
 from lit_seg.callbacks.timing import RunClock
 from lit_seg.data.base import SegmentationDataModule
 from lit_seg.data.io import DatasetError
@@ -133,9 +133,10 @@ class SegmentationCLI(LightningCLI):
         for name in DATA_TO_MODEL:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         # Two checkpoint callbacks: the best by val/mIoU, and "last", which needs no metric and so
-        # can also be written mid-epoch (last_checkpoint.every_n_train_steps) before any validation.
+        # can also be written mid-epoch (last_checkpoint.every_n_train_steps) before any validation,
+        # and at the end of fit.
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+        parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": "val/mIoU",
             "checkpoint.mode": "max",
@@ -198,12 +199,7 @@ class SegmentationCLI(LightningCLI):
             callbacks.append(RichProgressBar() if sys.stdout.isatty() else LineProgressBar())
             if sys.stdout.isatty() and config.get("enable_model_summary", True) is not False:
                 callbacks.append(RichModelSummary(max_depth=2))
-        trainer = super()._instantiate_trainer(config, callbacks)
-        if trainer.fast_dev_run:
-            # Lightning suppresses checkpoints under fast_dev_run except save_last's at the end of fit.
-            for checkpoint in trainer.checkpoint_callbacks:
-                checkpoint.save_last = False
-        return trainer
+        return super()._instantiate_trainer(config, callbacks)
 
 
 def _one_line(error: BaseException) -> str:

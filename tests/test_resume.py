@@ -42,3 +42,12 @@ def test_resume_at_epoch_boundary_gives_identical_weights(shapes_root: Path, tmp
     _, _, resumed = final_state(fit(shapes_root, run, "--ckpt_path", "last"))
     for name, value in whole.items():
         assert torch.equal(value, resumed[name]), name
+
+
+def test_last_checkpoint_holds_the_final_step(shapes_root: Path, tmp_path: Path) -> None:
+    """The periodic "latest" save every 3 steps misses the final step 5: fit's end saves it too."""
+    run = run_cli(tiny_fit_args(shapes_root, tmp_path, "--trainer.max_steps", "5",
+                                "--last_checkpoint.every_n_train_steps", "3"))
+    checkpoints = tmp_path / "checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == run.trainer.global_step == 5
+    assert [path.name.endswith("-step5.ckpt") for path in checkpoints.glob("latest-*")] == [True]  # step 3 removed
