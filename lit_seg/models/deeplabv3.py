@@ -24,7 +24,8 @@ class _ImagePooling(nn.Sequential):
 class ASPP(nn.Module):
     """Atrous spatial pyramid pooling as in DeepLabV3: a 1x1 conv, one 3x3 conv per atrous rate and
     image pooling, each to ``out_channels`` + BN + ReLU; concatenated, then a 1x1 conv
-    ``out_channels`` + BN + ReLU and, as in the official code, Dropout 0.1.
+    ``out_channels`` + BN + ReLU and, as in the official code, Dropout 0.1 (``keep_prob=0.9`` after the
+    concat projection in tensorflow/models, research/deeplab/model.py).
 
     Args:
         in_channels: channels of the input feature map.
