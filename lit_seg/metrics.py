@@ -28,13 +28,14 @@ def per_class_scores(confusion: Tensor) -> dict[str, Tensor]:
 
 def summary_scores(confusion: Tensor) -> dict[str, Tensor]:
     """``mIoU``, ``pixel_acc``, ``class_acc`` and ``fwIoU`` (float64) from a ``[C, C]`` confusion matrix."""
+    confusion = confusion.double()
     scores = per_class_scores(confusion)
     labelled = scores["ground_truth_pixels"]
     present = labelled > 0
     total = labelled.sum().clamp(min=1)
     return {
         "mIoU": scores["IoU"].nanmean(),
-        "pixel_acc": confusion.double().diagonal().sum() / total,
+        "pixel_acc": confusion.diagonal().sum() / total,
         "class_acc": scores["accuracy"][present].mean(),
         "fwIoU": (labelled[present] / total * scores["IoU"][present]).sum(),
     }

@@ -72,6 +72,7 @@ class SegmentationWriter(BasePredictionWriter):
         self.written = 0
         self._total = 0
         self._last_print = 0.0
+        self._palette: np.ndarray | None = None  # the class colours, set per predict run
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         trainer.predict_loop.return_predictions = False
@@ -80,6 +81,7 @@ class SegmentationWriter(BasePredictionWriter):
         self._check_outputs(paths)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.failed, self.written, self._total = [], 0, len(paths)
+        self._palette = class_palette(trainer.datamodule)
         self._last_print = time.perf_counter()
 
     def _check_outputs(self, paths: list[Path]) -> None:
@@ -111,15 +113,14 @@ class SegmentationWriter(BasePredictionWriter):
             print(f"lit-seg predict: skipped {path}: {error}", file=sys.stderr, flush=True)
             self.failed.append((path, error))
         data = trainer.datamodule
-        palette = class_palette(data)
         images = unnormalise(batch["image"], data.mean, data.std)
         for image, labels, path in zip(images, prediction, batch["path"]):
             height, width = labels.shape
             rgb = (image[:, :height, :width] * 255).round().clamp(0, 255).byte()
             mask_path, overlay_path = output_paths(self.directory, Path(path))
             labels = labels.cpu().numpy()
-            save_mask(labels, palette, mask_path)
-            save_overlay(rgb.permute(1, 2, 0).cpu().numpy(), labels, palette, overlay_path, self.overlay_alpha)
+            save_mask(labels, self._palette, mask_path)
+            save_overlay(rgb.permute(1, 2, 0).cpu().numpy(), labels, self._palette, overlay_path, self.overlay_alpha)
             self.written += 1
         now = time.perf_counter()
         if not sys.stdout.isatty() and now - self._last_print >= self.progress_interval:

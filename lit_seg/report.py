@@ -140,7 +140,7 @@ class EvaluationReport:
             for i, name in enumerate(self.class_names):
                 writer.writerow([name, *(("" if math.isnan(v[i]) else f"{v[i]:.6g}") for v in scores.values())])
 
-    def log_to_wandb(self, loggers: Sequence[Logger], plot: Path, step: int | None = None) -> None:
+    def log_to_wandb(self, loggers: Sequence[Logger], plot: Path) -> None:
         """Logs the per-class table and the confusion-matrix plot to every W&B logger."""
         scores = self.per_class()
         columns = ["class", *scores]
@@ -150,5 +150,5 @@ class EvaluationReport:
         ]
         for logger in loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_table(key=f"{self.stage}/per_class", columns=columns, data=rows, step=step)
-                logger.log_image(key=f"{self.stage}/confusion_matrix", images=[str(plot)], step=step)
+                logger.log_table(key=f"{self.stage}/per_class", columns=columns, data=rows)
+                logger.log_image(key=f"{self.stage}/confusion_matrix", images=[str(plot)])

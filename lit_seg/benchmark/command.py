@@ -298,6 +298,10 @@ def main(argv: list[str] | None = None) -> None:
         data_options = parse_options(args.data_option, inspect.signature(SegmentationDataModule), "data")
     except ValueError as error:
         parser.error(str(error))
+    if (args.overhead or args.inference) and args.data_root:
+        parser.error("--overhead and --inference run on synthetic data; leave out --data-root")
+    if args.overhead and args.precision not in ("32-true", "bf16-mixed"):
+        parser.error("--overhead: the plain loop has no gradient scaler; use precision 32-true or bf16-mixed")
     if args.data_root:
         root = Path(args.data_root)
         if args.make_data and not (root / "classes.txt").is_file():
@@ -307,10 +311,6 @@ def main(argv: list[str] | None = None) -> None:
     else:
         datamodule = SyntheticData(args.batch, image_size, args.classes)
         data_text = "synthetic: one random batch kept on the device"
-    if (args.overhead or args.inference) and not isinstance(datamodule, SyntheticData):
-        parser.error("--overhead and --inference run on synthetic data; leave out --data-root")
-    if args.overhead and args.precision not in ("32-true", "bf16-mixed"):
-        parser.error("--overhead: the plain loop has no gradient scaler; use precision 32-true or bf16-mixed")
     build = partial(create_model, args.model, datamodule.num_classes, **model_options)
     training = mode != "inference"
     with torch.device("meta"):  # training counts auxiliary heads; a batch of 2 for batch norms on pooled 1x1 maps

@@ -24,7 +24,6 @@ def write_folder_dataset(
     rng = np.random.default_rng(seed)
     height, width = image_size
     root.mkdir(parents=True, exist_ok=True)
-    (root / "classes.txt").write_text("".join(f"class{i}\n" for i in range(num_classes)))
     for split, number in (("train", count), ("val", val_count)):
         for folder in ("images", "masks"):
             (root / folder / split).mkdir(parents=True, exist_ok=True)
@@ -36,3 +35,5 @@ def write_folder_dataset(
             mask = np.kron(blocks, np.ones((32, 32), dtype=np.uint8))[:height, :width]
             Image.fromarray(image).save(root / "images" / split / f"{i:05d}.png")
             Image.fromarray(mask).save(root / "masks" / split / f"{i:05d}.png")
+    # classes.txt last: the benchmark command takes its presence for a complete dataset.
+    (root / "classes.txt").write_text("".join(f"class{i}\n" for i in range(num_classes)))

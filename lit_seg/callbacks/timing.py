@@ -47,8 +47,7 @@ class RunClock(Callback):
         self._images += len(batch["image"]) * trainer.world_size
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._stretch_start is not None:
-            self._close_stretch()
+        self._close_stretch()
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
@@ -62,8 +61,7 @@ class RunClock(Callback):
             self._stretch_start = time.perf_counter()
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._stretch_start is not None:
-            self._close_stretch()
+        self._close_stretch()
 
     def state_dict(self) -> dict[str, float]:
         return {"wall_s": self.wall_seconds(), "train_s": self.train_seconds(), "images": self._images}

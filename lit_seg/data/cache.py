@@ -38,11 +38,6 @@ class DecodedCache:
         mask = self.masks[mask_offset : mask_offset + height * width].reshape(height, width)
         return np.array(image), np.array(mask)
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes of decoded pixels held (in memory, or mapped from disk)."""
-        return self.images.nbytes + self.masks.nbytes
-
     @classmethod
     def in_memory(cls, dataset: SegmentationDataset, threads: int | None = None) -> "DecodedCache":
         """Decodes every sample of ``dataset`` into memory (``threads`` decoders; default: one per core).

@@ -9,12 +9,10 @@ from torch.utils.data import Dataset
 
 from lit_seg.data.dataset import SegmentationDataset, pad_stack
 from lit_seg.data.sampling import sample_seed
-from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, JITTER
 
 # One uniform number per random choice of a sample, in this order.
 DRAWS = ("scale", "rotation", "crop_y", "crop_x", "flip", "brightness", "contrast", "saturation", "hue")
-# Colour-jitter ranges, those of ``train_transforms``' ColorJitter: factors 1 +- these, hue shift +- 0.05.
-JITTER = {"brightness": 0.125, "contrast": 0.5, "saturation": 0.5, "hue": 0.05}
 _GREY = (0.2989, 0.587, 0.114)  # the luma weights torchvision's grayscale uses
 
 

@@ -58,16 +58,18 @@ class FolderDataModule(SegmentationDataModule):
     def palette(self) -> tuple[tuple[int, int, int], ...] | None:  # type: ignore[override]
         return self._classes[1]
 
+    @cached_property
+    def _palette_array(self) -> np.ndarray:
+        return np.array(self.palette, dtype=np.uint8)
+
     def read_mask(self, path: Path) -> np.ndarray:
         if self.colour_masks:
             if self.palette is None:
                 raise DatasetError(f"colour masks need a colour on every line of {self.root / 'classes.txt'}")
-            return read_colour_mask(path, np.array(self.palette, dtype=np.uint8))
+            return read_colour_mask(path, self._palette_array)
         return read_index_mask(path)
 
     def pairs(self, split: str) -> list[tuple[Path, Path]]:
-        image_dir, mask_dir = self.root / "images" / split, self.root / "masks" / split
-        for folder in (image_dir, mask_dir):
-            if not folder.is_dir():
-                raise FileNotFoundError(f"FolderDataModule: no folder {folder} for split {split!r}")
+        image_dir = self.require(self.root / "images" / split, "folder")
+        mask_dir = self.require(self.root / "masks" / split, "folder")
         return [(image, mask_dir / f"{image.stem}.png") for image in list_files(image_dir)]

@@ -10,6 +10,8 @@ from torchvision.transforms.v2 import functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Colour-jitter ranges: factors 1 +- these, hue shift +- 0.05 (used on the CPU and by DeviceAugment).
+JITTER = {"brightness": 0.125, "contrast": 0.5, "saturation": 0.5, "hue": 0.05}
 
 
 class RandomScale(v2.Transform):
@@ -59,7 +61,7 @@ def train_transforms(
     if hflip:
         steps.append(v2.RandomHorizontalFlip())
     if photometric:
-        steps.append(v2.ColorJitter(brightness=0.125, contrast=0.5, saturation=0.5, hue=0.05))
+        steps.append(v2.ColorJitter(**JITTER))
     return v2.Compose(steps + _normalise(mean, std))
 
 
