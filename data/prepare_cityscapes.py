@@ -6,7 +6,7 @@ which files to fetch, and where to put them.
 
 from pathlib import Path
 
-from lit_seg.data.convert import check_layout, extract, layout_problems, run_script
+from lit_seg.commands.prepare_data import check_layout, extract, layout_problems, run_script
 from lit_seg.data.io import DatasetError
 
 PACKAGES = {  # archive: (packageID on the download page, size)

@@ -8,7 +8,7 @@ conversion and the counts check them.
 
 from pathlib import Path
 
-from lit_seg.data.convert import check_layout, convert_nyudv2, download, layout_problems, run_script
+from lit_seg.commands.prepare_data import check_layout, convert_nyudv2, download, layout_problems, run_script
 
 LABELED_URL = "http://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/nyu_depth_v2_labeled.mat"
 SPLITS_URL = "http://horatio.cs.nyu.edu/mit/silberman/indoor_seg_sup/splits.mat"

@@ -7,7 +7,7 @@ ImageSets/Segmentation/train_aug.txt, then checks the counts.
 
 from pathlib import Path
 
-from lit_seg.data.convert import build_voc_aug, check_layout, download, extract, layout_problems, run_script
+from lit_seg.commands.prepare_data import build_voc_aug, check_layout, download, extract, layout_problems, run_script
 
 VOC_URL = "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar"
 VOC_MD5 = ("md5", "6cd6e144f989b92b3379bac3b3de84fd")

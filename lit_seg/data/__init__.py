@@ -1,16 +1,15 @@
-"""lit_seg's datasets: one LightningDataModule per dataset, all on one base."""
+"""lit_seg's data: one LightningDataModule per dataset (``datasets/``), all on one base, and the
+shared reading, augmentation, caching and batching they use."""
 
-from lit_seg.data.base import SegmentationDataModule
-from lit_seg.data.folder import FolderDataModule
+from lit_seg.data.datamodule import SegmentationDataModule
+from lit_seg.data.datasets.ade20k import ADE20KDataModule
+from lit_seg.data.datasets.camvid import CamVidDataModule
+from lit_seg.data.datasets.cityscapes import CityscapesDataModule
+from lit_seg.data.datasets.folder import FolderDataModule
+from lit_seg.data.datasets.nyudv2 import NYUDv2DataModule
+from lit_seg.data.datasets.shapes import ShapesDataModule
+from lit_seg.data.datasets.voc import VOCDataModule
 from lit_seg.data.io import DatasetError
-from lit_seg.data.shapes import ShapesDataModule
-
-# Dataset modules. (dataset imports)
-from lit_seg.data.ade20k import ADE20KDataModule
-from lit_seg.data.camvid import CamVidDataModule
-from lit_seg.data.cityscapes import CityscapesDataModule
-from lit_seg.data.nyudv2 import NYUDv2DataModule
-from lit_seg.data.voc import VOCDataModule
 
 __all__ = [
     "ADE20KDataModule", "CamVidDataModule", "CityscapesDataModule", "DatasetError", "FolderDataModule",

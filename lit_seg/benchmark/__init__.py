@@ -1,5 +1,0 @@
-"""Training-speed benchmarks (``lit-seg benchmark``): images/s, memory and FLOP utilisation of real training steps."""
-
-from lit_seg.benchmark.command import main
-
-__all__ = ["main"]

@@ -1,0 +1,239 @@
+"""The ``lit-seg`` command: LightningCLI for fit/validate/test/predict, plus lit_seg's own tools."""
+
+import importlib
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+from lightning import LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichModelSummary, RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_info
+
+from lit_seg.data.datamodule import SegmentationDataModule
+from lit_seg.data.io import DatasetError
+from lit_seg.evaluation.prediction_writer import SegmentationWriter
+from lit_seg.evaluation.report_writer import EvaluationReportWriter
+from lit_seg.evaluation.samples import PredictionSamples
+from lit_seg.networks import get_model_class, list_models
+from lit_seg.training.checkpoints import LatestCheckpoint
+from lit_seg.training.clock import RunClock
+from lit_seg.training.loggers import WandbLogger
+from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, SegmentationModule
+from lit_seg.training.progress import LineProgressBar
+from lit_seg.training.seeding import EpochSeed
+
+# Subcommands besides Lightning's, each a module with ``main(argv)``.
+TOOLS = {
+    "quickstart": "lit_seg.commands.quickstart",
+    "models": "lit_seg.commands.models_table",
+    "data-stats": "lit_seg.commands.data_stats",
+    "loader-benchmark": "lit_seg.commands.loader_benchmark",
+    "benchmark": "lit_seg.commands.benchmark",
+    "compare": "lit_seg.commands.compare",
+    "export": "lit_seg.commands.export",
+}
+
+# DataModule arguments linked into the model's arguments of the same name (CLI and export).
+DATA_TO_MODEL = ("num_classes", "class_names", "ignore_index")
+
+
+class BatchSizeError(ValueError):
+    """``total_batch_size`` cannot be split evenly over the processes."""
+
+
+# Errors from bad input that are reported as one line, without a traceback.
+USER_ERRORS = (
+    DatasetError, ClassCountMismatch, BatchTooSmallForBatchNorm, FloatingPointError, FileNotFoundError, FileExistsError,
+    BatchSizeError,
+)
+
+
+def _checkpoint_dir(root: str) -> str:
+    return str(Path(root) / "checkpoints")
+
+
+def split_total_batch(total: int, processes: int, max_per_process: int) -> tuple[int, int]:
+    """The per-process batch and the gradient-accumulation steps that make ``total`` samples per
+    optimizer step over ``processes`` processes, with the largest per-process batch up to
+    ``max_per_process`` that divides each process's share."""
+    share, remainder = divmod(total, processes)
+    if remainder or share == 0:
+        raise BatchSizeError(f"total_batch_size {total} is not divisible by the {processes} processes (devices x nodes)")
+    accumulation = -(-share // max(1, max_per_process))
+    while share % accumulation:
+        accumulation += 1
+    return share // accumulation, accumulation
+
+
+def experiment_tags(config: Namespace) -> tuple[str, str | None, str]:
+    """The model (its registry name), backbone (None where the net has no such option) and dataset
+    of a parsed ``fit`` config, e.g. ``("pspnet", "resnet50", "camvid")``."""
+    net = config.model.net
+    class_path = net if isinstance(net, str) else net.class_path
+    options = (None if isinstance(net, str) else net.get("init_args")) or Namespace()
+    registered = {getattr(get_model_class(name), "__qualname__", None): name for name in list_models()}
+    class_name = class_path.rsplit(".", 1)[-1]
+    # smp models are named by their architecture, as in the registry ("smp.unet").
+    model = f"smp.{options.arch.lower()}" if options.get("arch") else registered.get(class_name, class_name.lower())
+    backbone = options.get("backbone") or options.get("encoder_name")
+    dataset = config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+    return model, backbone, dataset
+
+
+def wandb_names(config: Namespace) -> dict[str, Any]:
+    """W&B ``project`` (``lit_seg-<dataset>``), ``group`` (``<model>[-<backbone>]``), run ``name``
+    (group, dataset, start time) and ``tags`` (model, backbone, dataset) of a parsed ``fit`` config;
+    its ``wandb.*`` options override project, group and name and add tags."""
+    model, backbone, dataset = experiment_tags(config)
+    group = f"{model}-{backbone}" if backbone else model
+    wandb = config.get("wandb") or Namespace()
+    return {
+        "project": wandb.get("project") or f"lit_seg-{dataset}",
+        "group": wandb.get("group") or group,
+        "name": wandb.get("name") or f"{group}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}",
+        "tags": list(dict.fromkeys([model, *([backbone] if backbone else []), dataset, *(wandb.get("tags") or [])])),
+    }
+
+
+class LogConfigCallback(SaveConfigCallback):
+    """Saves the merged config next to the run's logs and sends it to every logger; ``predict``,
+    which reads a run's config.yaml, leaves it as it is."""
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "predict":
+            super().setup(trainer, pl_module, stage)
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        for logger in trainer.loggers:
+            logger.log_hyperparams(self.config.as_dict())
+
+
+class SegmentationCLI(LightningCLI):
+    """LightningCLI with the dataset's class metadata linked into the model, checkpoints (best by
+    ``val/mIoU``, and ``last``) under ``<default_root_dir>/checkpoints``, CSV + W&B logging
+    by default, and progress that suits the output (a rich bar in a terminal, lines elsewhere)."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        super().__init__(
+            SegmentationModule,
+            SegmentationDataModule,
+            subclass_mode_data=True,
+            save_config_callback=LogConfigCallback,
+            save_config_kwargs={"overwrite": True},
+            seed_everything_default=0,
+            trainer_defaults={"default_root_dir": "runs/default"},
+            args=args,
+            run=run,
+            auto_configure_optimizers=False,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        for name in DATA_TO_MODEL:
+            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+        # Two checkpoint callbacks: the best by val/mIoU, and "last", which needs no metric and so
+        # can also be written mid-epoch (last_checkpoint.every_n_train_steps) before any validation,
+        # and at the end of fit.
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": "val/mIoU",
+            "checkpoint.mode": "max",
+            "checkpoint.filename": "best-epoch{epoch}-step{step}",
+            "checkpoint.auto_insert_metric_name": False,
+            "last_checkpoint.filename": "latest-epoch{epoch}-step{step}",
+            "last_checkpoint.auto_insert_metric_name": False,
+            "last_checkpoint.save_top_k": 1,  # no monitor: keeps only the newest
+            "last_checkpoint.save_last": "link",  # last.ckpt links to it
+        })
+        for group in ("checkpoint", "last_checkpoint"):
+            parser.link_arguments("trainer.default_root_dir", f"{group}.dirpath", compute_fn=_checkpoint_dir)
+        parser.add_lightning_class_args(SegmentationWriter, "predictions")  # acts in predict only
+        parser.add_argument(
+            "--total_batch_size", type=int | None, default=None,
+            help="samples per optimizer step over all processes; data.batch_size is then the largest per-process "
+            "batch, and trainer.accumulate_grad_batches makes up the rest",
+        )
+        derived = {"project": "lit_seg-<dataset>", "group": "<model>-<backbone>", "name": "<group>-<dataset>-<time>"}
+        for option, default in derived.items():
+            parser.add_argument(f"--wandb.{option}", type=str | None, default=None, help=f"W&B {option} (default {default})")
+        parser.add_argument("--wandb.tags", type=list[str], default=[], help="W&B tags besides model, backbone and dataset")
+
+    def _subcommand_config(self) -> Namespace:
+        """The parsed config of the subcommand being run."""
+        return self.config[self.subcommand] if self.subcommand else self.config
+
+    def before_instantiate_classes(self) -> None:
+        # The runs of a W&B sweep share one command line: each gets its own folder under the root.
+        run_id = os.environ.get("WANDB_RUN_ID")
+        if os.environ.get("WANDB_SWEEP_ID") and run_id:
+            config = self._subcommand_config()
+            config.trainer.default_root_dir = str(Path(config.trainer.default_root_dir or "runs/default") / run_id)
+            for group in ("checkpoint", "last_checkpoint"):
+                config[group].dirpath = _checkpoint_dir(config.trainer.default_root_dir)
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        total = self._get(self.config, "total_batch_size")
+        if total is None:
+            return
+        trainer = self.trainer
+        if trainer.accumulate_grad_batches != 1:
+            raise BatchSizeError("give total_batch_size or trainer.accumulate_grad_batches, not both")
+        processes = trainer.num_devices * trainer.num_nodes
+        batch, trainer.accumulate_grad_batches = split_total_batch(total, processes, self.datamodule.batch_size)
+        self.datamodule.batch_size = batch
+        accumulated = trainer.accumulate_grad_batches
+        rank_zero_info(f"total batch {total} = {processes} processes x batch {batch} x {accumulated} accumulated")
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        root = config.get("default_root_dir") or "runs/default"
+        if config.get("logger") in (None, True) and self.subcommand == "predict":
+            config["logger"] = False  # predictions go to files: there is no run to log
+        elif config.get("logger") in (None, True):
+            names = wandb_names(self._subcommand_config())
+            config["logger"] = [CSVLogger(save_dir=root, name=""), WandbLogger(save_dir=root, **names)]
+        callbacks = list(callbacks) + [PredictionSamples(), EpochSeed(), RunClock(), EvaluationReportWriter()]
+        if config.get("enable_progress_bar", True) is not False:
+            callbacks.append(RichProgressBar() if sys.stdout.isatty() else LineProgressBar())
+            if sys.stdout.isatty() and config.get("enable_model_summary", True) is not False:
+                callbacks.append(RichModelSummary(max_depth=2))
+        return super()._instantiate_trainer(config, callbacks)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's own message, without a DataLoader worker's embedded traceback."""
+    text = str(error).strip()
+    if "Original Traceback" in text:
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    return text
+
+
+def run_cli(args: list[str] | None = None) -> SegmentationCLI:
+    """Runs a Lightning subcommand (fit, validate, test, predict) and returns the CLI, whose
+    ``trainer`` and ``model`` can then be inspected. Bad input exits with a one-line error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+            return SegmentationCLI(args=args)
+    except USER_ERRORS as error:
+        print(f"lit-seg: error: {_one_line(error)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def main(args: list[str] | None = None) -> None:
+    """The ``lit-seg`` entry point; ``args`` default to the command line."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] in TOOLS:
+        importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
+    else:
+        run_cli(args)
+
+
+if __name__ == "__main__":
+    main()

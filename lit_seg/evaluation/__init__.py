@@ -1,0 +1,1 @@
+"""Evaluation: metrics, inference modes, the dense CRF, boundary F1, reports and prediction outputs."""

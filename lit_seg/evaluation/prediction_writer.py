@@ -1,0 +1,134 @@
+"""``predict`` outputs: a palette mask and a colour overlay per image, never half-written."""
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning import LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+from PIL import Image
+
+from lit_seg.data.transforms import unnormalise
+from lit_seg.evaluation.report import write_atomically
+from lit_seg.evaluation.samples import class_palette, colourise
+
+
+def output_paths(directory: Path, image: Path) -> tuple[Path, Path]:
+    """Where the mask (``<stem>.png``) and the overlay (``<stem>_overlay.jpg``) of ``image`` go."""
+    return directory / f"{image.stem}.png", directory / f"{image.stem}_overlay.jpg"
+
+
+def save_mask(labels: np.ndarray, palette: np.ndarray, path: Path) -> None:
+    """Writes ``[H, W]`` labels as a palette PNG (each pixel's value is its class index)."""
+    image = Image.fromarray(labels.astype(np.uint8))
+    table = np.zeros((256, 3), dtype=np.uint8)
+    table[: len(palette)] = palette
+    image.putpalette(table.ravel().tolist())  # mode L becomes P
+    write_atomically(path, lambda temporary: image.save(temporary, format="PNG"))
+
+
+def save_overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray, path: Path, alpha: float = 0.5) -> None:
+    """Writes the ``[H, W, 3]`` uint8 image blended with its class colours (opacity ``alpha``)."""
+    blend = (1 - alpha) * image.astype(np.float32) + alpha * colourise(labels, palette).astype(np.float32)
+    overlay = Image.fromarray(blend.round().clip(0, 255).astype(np.uint8))
+    write_atomically(path, lambda temporary: overlay.save(temporary, format="JPEG", quality=90))
+
+
+class SegmentationWriter(BasePredictionWriter):
+    """For every image of ``predict``, writes the predicted labels as a palette PNG ``<stem>.png``
+    (pixel value = class index) and the image blended with the class colours as
+    ``<stem>_overlay.jpg``, side by side in ``output_dir``, each of the image's size.
+
+    Before predicting anything, stops with an error if two inputs share a stem or if an output
+    exists (unless ``overwrite``). Each file is written to a temporary name and renamed, so a run
+    stopped mid-way leaves no partial file. Unreadable inputs are reported by name as they come
+    and listed at the end; the others are still predicted. Predictions are not kept in memory
+    (``return_predictions`` is turned off).
+
+    Args:
+        output_dir: where the files go; None for ``<log dir>/predictions``.
+        overwrite: replace existing outputs.
+        overlay_alpha: opacity of the class colours in the overlays.
+        progress_interval: seconds between progress lines when the output is not a terminal.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | None = None,
+        overwrite: bool = False,
+        overlay_alpha: float = 0.5,
+        progress_interval: float = 10.0,
+    ) -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir = output_dir
+        self.overwrite = overwrite
+        self.overlay_alpha = overlay_alpha
+        self.progress_interval = progress_interval
+        self.directory = Path(output_dir or "predictions")
+        self.failed: list[tuple[str, str]] = []
+        self.written = 0
+        self._total = 0
+        self._last_print = 0.0
+        self._palette: np.ndarray | None = None  # the class colours, set per predict run
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        trainer.predict_loop.return_predictions = False
+        self.directory = Path(self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions")
+        paths = trainer.datamodule.datasets["predict"].paths
+        self._check_outputs(paths)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.failed, self.written, self._total = [], 0, len(paths)
+        self._palette = class_palette(trainer.datamodule)
+        self._last_print = time.perf_counter()
+
+    def _check_outputs(self, paths: list[Path]) -> None:
+        stems: dict[str, Path] = {}
+        for path in paths:
+            if path.stem in stems:
+                raise FileExistsError(f"inputs {stems[path.stem]} and {path} would both write {path.stem}.png")
+            stems[path.stem] = path
+        if self.overwrite:
+            return
+        existing = [out for path in paths for out in output_paths(self.directory, path) if out.exists()]
+        if existing:
+            raise FileExistsError(
+                f"{len(existing)} output(s) already exist in {self.directory}, e.g. {existing[0].name}; "
+                "choose another output_dir or set overwrite"
+            )
+
+    def write_on_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        prediction: list[torch.Tensor],
+        batch_indices: Any,
+        batch: dict[str, Any],
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        for path, error in batch["failed"]:
+            print(f"lit-seg predict: skipped {path}: {error}", file=sys.stderr, flush=True)
+            self.failed.append((path, error))
+        data = trainer.datamodule
+        images = unnormalise(batch["image"], data.mean, data.std)
+        for image, labels, path in zip(images, prediction, batch["path"]):
+            height, width = labels.shape
+            rgb = (image[:, :height, :width] * 255).round().clamp(0, 255).byte()
+            mask_path, overlay_path = output_paths(self.directory, Path(path))
+            labels = labels.cpu().numpy()
+            save_mask(labels, self._palette, mask_path)
+            save_overlay(rgb.permute(1, 2, 0).cpu().numpy(), labels, self._palette, overlay_path, self.overlay_alpha)
+            self.written += 1
+        now = time.perf_counter()
+        if not sys.stdout.isatty() and now - self._last_print >= self.progress_interval:
+            self._last_print = now
+            print(f"predicted {self.written + len(self.failed)}/{self._total} images", flush=True)
+
+    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        print(f"wrote masks and overlays of {self.written} images to {self.directory}", flush=True)
+        if self.failed:
+            names = ", ".join(path for path, _ in self.failed)
+            print(f"lit-seg predict: {len(self.failed)} file(s) could not be read: {names}", file=sys.stderr)

@@ -1,0 +1,45 @@
+"""Prints and saves the evaluation report at the end of ``validate`` and ``test`` runs."""
+
+from pathlib import Path
+
+from lightning import LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
+from rich.console import Console
+
+from lit_seg.evaluation.report import EvaluationReport
+
+
+class EvaluationReportWriter(Callback):
+    """After a ``validate`` or ``test`` run (not the validations inside ``fit``), prints the scores
+    as rich tables, writes ``<stage>_report.json``, ``<stage>_per_class.csv`` and
+    ``<stage>_confusion.png`` into the run's log directory and logs the table and plot to W&B.
+
+    Reads the confusion matrix that :class:`lit_seg.training.module.SegmentationModule` keeps from its last
+    evaluation epoch (summed over processes) and the logged ``<stage>/BF``.
+    """
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            self._report(trainer, pl_module, "val")
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._report(trainer, pl_module, "test")
+
+    def _report(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        directory = Path(trainer.log_dir or trainer.default_root_dir)  # a collective call: every rank
+        if not trainer.is_global_zero or pl_module.confusion_matrix is None:
+            return
+        boundary_f1 = trainer.callback_metrics.get(f"{stage}/BF")
+        report = EvaluationReport(
+            stage,
+            pl_module.class_names,
+            pl_module.confusion_matrix.cpu().numpy(),
+            None if boundary_f1 is None else boundary_f1.item(),
+        )
+        console = Console()
+        for table in report.tables():
+            console.print(table)
+        paths = report.write(directory)
+        console.print(f"{stage} report: {paths['json']}, {paths['csv']}, {paths['plot']}")
+        report.log_to_wandb(trainer.loggers, paths["plot"])

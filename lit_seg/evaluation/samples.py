@@ -1,0 +1,94 @@
+"""A few validation images with ground truth and prediction: a PNG grid on disk and W&B masks."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lightning import LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import WandbLogger
+from PIL import Image
+
+from lit_seg.data.datamodule import SegmentationDataModule
+from lit_seg.data.datasets.voc import bit_palette
+from lit_seg.data.transforms import unnormalise
+from lit_seg.evaluation.report import write_atomically
+from lit_seg.training.module import own_sizes
+
+
+def class_palette(data: SegmentationDataModule) -> np.ndarray:
+    """``[C, 3]`` uint8 colours: the dataset's palette, else the PASCAL VOC bit-interleaving scheme."""
+    return np.array(data.palette or bit_palette(data.num_classes), dtype=np.uint8)
+
+
+def colourise(mask: np.ndarray, palette: np.ndarray, ignore_index: int = 255) -> np.ndarray:
+    """An ``[H, W, 3]`` colour image of a label mask; ignored pixels are white."""
+    table = np.full((256, 3), 255, dtype=np.uint8)
+    table[: len(palette)] = palette
+    table[ignore_index] = 255
+    return table[mask.astype(np.uint8)]
+
+
+class PredictionSamples(Callback):
+    """After each validation run, writes ``predictions.png`` (rows of image | ground truth |
+    prediction) into the run's log directory and logs the samples to W&B as image masks.
+
+    Args:
+        num_samples: number of validation images shown.
+    """
+
+    def __init__(self, num_samples: int = 6) -> None:
+        super().__init__()
+        self.num_samples = num_samples
+        self._samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._samples = []
+
+    def on_validation_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if not trainer.is_global_zero or len(self._samples) >= self.num_samples:
+            return
+        data = trainer.datamodule
+        sizes = own_sizes(batch)
+        for i in range(min(len(batch["image"]), self.num_samples - len(self._samples))):
+            height, width = sizes[i]
+            image = (unnormalise(batch["image"][i, :, :height, :width], data.mean, data.std).clamp(0, 1) * 255).byte()
+            self._samples.append((
+                image.permute(1, 2, 0).cpu().numpy(),
+                batch["mask"][i, :height, :width].cpu().numpy().astype(np.uint8),
+                outputs["predictions"][i, :height, :width].cpu().numpy().astype(np.uint8),
+            ))
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
+        if not trainer.is_global_zero or not self._samples or trainer.sanity_checking:
+            return
+        data = trainer.datamodule
+        palette = class_palette(data)
+        rows = [
+            np.concatenate([image, colourise(mask, palette, data.ignore_index), colourise(pred, palette)], axis=1)
+            for image, mask, pred in self._samples
+        ]
+        width = max(row.shape[1] for row in rows)
+        grid = np.concatenate([np.pad(row, ((0, 2), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])
+        directory = Path(log_dir or trainer.default_root_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_atomically(directory / "predictions.png", lambda path: Image.fromarray(grid).save(path, format="PNG"))
+        self._log_to_wandb(trainer, data.class_names)
+
+    def _log_to_wandb(self, trainer: Trainer, class_names: tuple[str, ...]) -> None:
+        labels = dict(enumerate(class_names))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(
+                    key="val/predictions",
+                    images=[image for image, _, _ in self._samples],
+                    masks=[
+                        {"prediction": {"mask_data": pred, "class_labels": labels},
+                         "ground_truth": {"mask_data": mask, "class_labels": labels}}
+                        for _, mask, pred in self._samples
+                    ],
+                    step=trainer.global_step,
+                )

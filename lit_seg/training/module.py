@@ -1,0 +1,223 @@
+"""The LightningModule that trains and evaluates any segmentation network."""
+
+from collections.abc import Callable, Sequence
+
+import torch
+from lightning import LightningModule
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.trainer.states import TrainerFn
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from lit_seg.data.transforms import unnormalise
+from lit_seg.evaluation.boundary import BoundaryF1
+from lit_seg.evaluation.crf import DenseCRF
+from lit_seg.evaluation.inference import Inference
+from lit_seg.evaluation.metrics import flatten_results, segmentation_metrics
+from lit_seg.training.losses import SegmentationLoss
+from lit_seg.training.optim import parameter_groups, poly_schedule
+
+Batch = dict[str, Tensor | list[str]]
+
+
+def own_sizes(batch: Batch) -> list[tuple[int, int]]:
+    """Each image's own ``(height, width)``: padded batches of mixed sizes carry them in ``"sizes"``."""
+    if "sizes" in batch:
+        return [(height, width) for height, width in batch["sizes"].tolist()]
+    return [tuple(batch["image"].shape[-2:])] * len(batch["image"])
+
+
+class ClassCountMismatch(ValueError):
+    """The network's output channels differ from the dataset's number of classes."""
+
+
+class BatchTooSmallForBatchNorm(ValueError):
+    """A batch norm in training saw one value per channel: one image per process on a 1x1 map."""
+
+
+class SegmentationModule(LightningModule):
+    """Trains a network that maps images to ``{"out": logits}`` (+ ``"aux"`` in training).
+
+    Args:
+        net: a model class or builder called with ``num_classes`` (a YAML ``class_path`` such as
+            ``lit_seg.networks.PSPNet`` with its ``init_args``), or a ready ``nn.Module``.
+        num_classes: number of classes; linked from the DataModule by the CLI.
+        class_names: names for per-class metrics; linked from the DataModule by the CLI.
+        ignore_index: label excluded from loss and metrics; linked from the DataModule.
+        class_weights: per-class loss weights (e.g. median-frequency balancing), or None.
+        aux_weight: weight of the auxiliary loss where the network returns ``"aux"``.
+        optimizer: builds the optimizer from parameter groups.
+        lr_multipliers: learning-rate multiplier per module-name prefix, e.g. ``{"net.backbone": 0.1}``.
+        poly_power: power of the poly schedule, stepped per iteration over the trainer's total
+            steps (0 keeps the rate constant).
+        warmup_steps: linear warm-up iterations before the poly decay.
+        channels_last: run the network in NHWC memory format (faster convolutions on GPUs).
+        compile: compile the network with ``torch.compile`` (in place, so checkpoint keys stay).
+        inference: how validation, test and predict run the network (:mod:`lit_seg.evaluation.inference`,
+            e.g. ``lit_seg.evaluation.inference.SlidingWindow``); None runs it on each whole image. Training
+            always uses the plain forward pass.
+        crf: post-processing of evaluation and prediction outputs with DeepLab's fully connected
+            CRF (:class:`lit_seg.evaluation.crf.DenseCRF`), on images un-normalised with the DataModule's
+            mean and std; None for none.
+        boundary_f1: also compute SegNet's boundary F1 score (``<stage>/BF``) in validation and test.
+    """
+
+    def __init__(
+        self,
+        net: Callable[[int], nn.Module],
+        num_classes: int,
+        class_names: Sequence[str] | None = None,
+        ignore_index: int = 255,
+        class_weights: list[float] | None = None,
+        aux_weight: float = 0.4,
+        optimizer: OptimizerCallable = torch.optim.SGD,
+        lr_multipliers: dict[str, float] | None = None,
+        poly_power: float = 0.9,
+        warmup_steps: int = 0,
+        channels_last: bool = False,
+        compile: bool = False,
+        inference: Inference | None = None,
+        crf: DenseCRF | None = None,
+        boundary_f1: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer", "inference", "crf"])
+        self.net = net if isinstance(net, nn.Module) else net(num_classes)
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        if len(self.class_names) != num_classes:
+            raise ClassCountMismatch(f"{len(self.class_names)} class names given for {num_classes} classes")
+        self.ignore_index = ignore_index
+        self.criterion = SegmentationLoss(num_classes, ignore_index, class_weights, aux_weight)
+        self.optimizer_factory = optimizer
+        self.lr_multipliers = lr_multipliers
+        self.poly_power = poly_power
+        self.warmup_steps = warmup_steps
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        if compile:
+            self.net.compile()
+        metrics = segmentation_metrics(num_classes, ignore_index)
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.inference = inference
+        self.crf = crf
+        self.val_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
+        self.test_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
+        self.confusion_matrix: Tensor | None = None  # of the last validate or test run, summed over processes
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        outputs = self.net(images.contiguous(memory_format=self.memory_format))
+        if outputs["out"].shape[1] != self.num_classes:
+            raise ClassCountMismatch(
+                f"the network outputs {outputs['out'].shape[1]} classes but the data has {self.num_classes} "
+                f"({', '.join(self.class_names[:5])}{', ...' if self.num_classes > 5 else ''})"
+            )
+        return outputs
+
+    def infer(self, images: Tensor) -> Tensor:
+        """Logits for evaluation and prediction, by the configured inference mode."""
+        if self.inference is None:
+            return self(images)["out"]
+        return self.inference(lambda crops: self(crops)["out"], images)
+
+    def _labels(self, logits: Tensor, images: Tensor) -> Tensor:
+        """Class per pixel ``[B, H, W]``: the argmax of the logits, refined by the CRF if any."""
+        if self.crf is None:
+            return logits.argmax(1)
+        data = self.trainer.datamodule
+        if data is None:
+            raise RuntimeError("the CRF needs the images' mean and std: run with a SegmentationDataModule")
+        rgb = (unnormalise(images, data.mean, data.std) * 255).clamp(0, 255)
+        return torch.stack([self.crf(image_logits, image).argmax(0) for image_logits, image in zip(logits, rgb)])
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        try:
+            outputs = self(batch["image"])
+        except ValueError as error:  # torch's words for a batch norm given one value per channel
+            if "Expected more than 1 value per channel" not in str(error):
+                raise
+            raise BatchTooSmallForBatchNorm(
+                f"{error}: with {len(batch['image'])} image(s) per process, a batch norm on a pooled 1x1 map "
+                "(PSPNet's or ASPP's image pooling) has nothing to normalise; use at least 2 images per process, "
+                "or --trainer.sync_batchnorm true over several processes"
+            ) from error
+        losses = self.criterion(outputs, batch["mask"])
+        if not torch.isfinite(losses["loss"]):
+            raise FloatingPointError(
+                f"training loss is {losses['loss'].item()} at step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}); the last checkpoint is the last good state"
+            )
+        # Only on the steps whose values reach the loggers (every log_every_n_steps, as Lightning decides
+        # it): each self.log costs ~1 ms of CPU time, a few % of a small model's step.
+        if self.trainer._logger_connector.should_update_logs or self.trainer.fast_dev_run:
+            self.log_dict({f"train/loss_{k}" if k != "loss" else "train/loss": v for k, v in losses.items()}, prog_bar=False)
+            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        return losses["loss"]
+
+    def _stage_metrics(self, stage: str) -> tuple[MetricCollection, BoundaryF1 | None]:
+        return (self.val_metrics, self.val_boundary) if stage == "val" else (self.test_metrics, self.test_boundary)
+
+    def _evaluate(self, batch: Batch, stage: str) -> Tensor:
+        images, masks = batch["image"], batch["mask"]
+        metrics, boundary = self._stage_metrics(stage)
+        if "sizes" in batch:  # padded images of different sizes: each at its own size
+            predictions = torch.full_like(masks, self.ignore_index)
+            loss = images.new_zeros(())
+            for i, (height, width) in enumerate(own_sizes(batch)):
+                image, mask = images[i : i + 1, :, :height, :width], masks[i : i + 1, :height, :width]
+                logits = self.infer(image)
+                loss += self.criterion.cross_entropy(logits, mask) / len(images)
+                prediction = self._labels(logits, image)
+                predictions[i, :height, :width] = prediction[0]
+                if boundary is not None:  # the tolerance follows the image's own diagonal
+                    boundary.update(prediction, mask)
+        else:
+            logits = self.infer(images)
+            loss = self.criterion.cross_entropy(logits, masks)
+            predictions = self._labels(logits, images)
+            if boundary is not None:
+                boundary.update(predictions, masks)
+        metrics.update(predictions, masks)
+        self.log(f"{stage}/loss", loss, batch_size=len(images), sync_dist=True)
+        return predictions
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        return {"predictions": self._evaluate(batch, "val")}
+
+    def test_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        return {"predictions": self._evaluate(batch, "test")}
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        metrics, boundary = self._stage_metrics(stage)
+        results = flatten_results(metrics.compute(), self.class_names, prefix=f"{stage}/")
+        if boundary is not None:
+            results[f"{stage}/BF"] = boundary.compute()
+            boundary.reset()
+        self.log_dict(results)  # already reduced over processes by torchmetrics
+        if self.trainer.state.fn != TrainerFn.FITTING:  # the evaluation report is for validate and test runs
+            scores = metrics["scores"]
+            with scores.sync_context():  # summed over processes
+                self.confusion_matrix = scores.confmat.clone()
+        metrics.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> list[Tensor]:
+        """Label maps ``[H, W]``, one per image, each at its own size in padded batches."""
+        images = batch["image"]
+        if "sizes" not in batch:
+            return list(self._labels(self.infer(images), images))
+        crops = [images[i : i + 1, :, :height, :width] for i, (height, width) in enumerate(own_sizes(batch))]
+        return [self._labels(self.infer(crop), crop)[0] for crop in crops]
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer_factory(parameter_groups(self.named_parameters(), self.lr_multipliers))
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = poly_schedule(optimizer, total_steps, self.poly_power, self.warmup_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

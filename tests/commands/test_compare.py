@@ -1,0 +1,93 @@
+"""``lit-seg compare`` on three local runs made by ``lit-seg fit``: tables, plots, and skipped folders."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lit_seg.commands.cli import main, run_cli
+from lit_seg.data.datasets.shapes import CLASSES as SHAPES_CLASSES
+from tests.helpers.tiny_runs import tiny_fit_args
+
+PLOTS = ("miou_vs_step.png", "miou_vs_time.png", "miou_vs_throughput.png")
+TRAINED_STEPS: dict[str, int] = {}  # run name -> trainer.global_step at the end of its fit
+
+
+@pytest.fixture(scope="module")
+def runs(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three two-epoch runs of the tiny network, at different widths, with the default loggers."""
+    root = tmp_path_factory.mktemp("runs")
+    folders = []
+    for width in (4, 8, 16):
+        folder = root / f"tiny_w{width}"
+        cli = run_cli(tiny_fit_args(shapes_root, folder, "--trainer.max_epochs", "2", "--trainer.logger", "true",
+                                    "--model.net.init_args.width", str(width)))
+        TRAINED_STEPS[folder.name] = cli.trainer.global_step
+        folders.append(folder)
+    return folders
+
+
+def last_validation(folder: Path) -> dict[str, str]:
+    with (folder / "version_0" / "metrics.csv").open() as file:
+        return [row for row in csv.DictReader(file) if row["val/mIoU"]][-1]
+
+
+def test_markdown_tables_and_plots(runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["compare", *map(str, runs), "--markdown", "--plots", str(tmp_path)])
+    out = capsys.readouterr().out
+    lines = [line.split(" | ") for line in out.splitlines() if line.startswith("| tiny_w")]
+    summary = {cells[0].strip("| "): cells for cells in lines}
+    assert list(summary) == [folder.name for folder in runs]
+    for folder in runs:
+        row, final = summary[folder.name], last_validation(folder)
+        assert row[1:4] == ["tinynet", "folder", str(TRAINED_STEPS[folder.name])]
+        assert row[4] == f"{100 * float(final['val/mIoU']):.2f}"
+        assert row[6] == f"{100 * float(final['val/pixel_acc']):.2f}"
+        assert float(row[7]) == pytest.approx(float(final["time/train_images_per_s"]), abs=0.05)
+        assert row[8].strip(" |").count(":") == 2  # h:mm:ss
+    assert "| Class | tiny_w4 | tiny_w8 | tiny_w16 |" in out
+    classes = [line.split(" | ")[0].strip("| ") for line in out.split("| Class |")[1].splitlines()[2:] if line.startswith("|")]
+    assert classes == list(SHAPES_CLASSES)  # the dataset's order
+    for name in PLOTS:
+        with Image.open(tmp_path / name) as image:
+            assert image.format == "PNG" and image.width >= 600
+
+
+def test_rich_tables(
+    runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    main(["compare", *map(str, runs), "--plots", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "Best mIoU (step)" in out and all(folder.name in out for folder in runs)
+    assert "Per-class IoU" in out and "ringed_ellipse" in out
+
+
+def test_missing_and_corrupt_runs_are_skipped(runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(runs[1], corrupt)
+    metrics = corrupt / "version_0" / "metrics.csv"
+    metrics.write_text(metrics.read_text()[:200] + "\n1,2,3,not,a,number\x00\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = tmp_path / "missing"
+    main(["compare", str(runs[0]), str(missing), str(corrupt), str(empty), "--markdown", "--plots", str(tmp_path / "plots")])
+    captured = capsys.readouterr()
+    assert f"skipping {missing}: no such folder" in captured.err
+    assert f"skipping {corrupt}: {metrics}" in captured.err
+    assert f"skipping {empty}: no version_*/metrics.csv" in captured.err
+    assert "| tiny_w4 |" in captured.out and "| corrupt |" not in captured.out
+
+
+def test_nothing_readable(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no readable runs"):
+        main(["compare", str(tmp_path / "missing"), "--plots", str(tmp_path)])
+
+
+def test_wandb_without_key_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    with pytest.raises(SystemExit, match="W&B runs need an API key"):
+        main(["compare", "--wandb", "someone/lit_seg-camvid", "--filters", '{"group": "pspnet_camvid"}'])

@@ -1,0 +1,196 @@
+"""Every YAML under experiments/ stacks, trains on a fake dataset, names its W&B run and sweeps valid options."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
+
+from lit_seg.commands.cli import BatchSizeError, SegmentationCLI, main, run_cli, split_total_batch
+from lit_seg.commands.compare import read_local_run
+from lit_seg.evaluation.crf import DenseCRF
+from lit_seg.evaluation.inference import MultiScaleFlip
+from lit_seg.training.loggers import WandbLogger
+from tests.helpers.experiment_runs import (
+    EXPERIMENTS,
+    FAKES,
+    PAPER_MODELS,
+    SMALL_NETS,
+    recipe_parts,
+    small_run_args,
+    stacked_configs,
+)
+from tests.helpers.fakes import fake_camvid
+
+pytestmark = pytest.mark.filterwarnings("ignore:LightningCLI.s args parameter")
+
+RECIPES = sorted((EXPERIMENTS / "recipes").glob("*.yaml"))
+SWEEPS = sorted((EXPERIMENTS / "sweeps").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A fake copy of every dataset's release, by dataset name."""
+    root = tmp_path_factory.mktemp("datasets")
+    return {name: make(root / name) for name, make in FAKES.items()}
+
+
+EVAL_OVERLAYS = [("ms_flip", "deeplabv3plus", "inference", MultiScaleFlip), ("crf", "deeplabv2", "crf", DenseCRF)]
+# Overlays with a test of their own (here or in test_launchers.py).
+OVERLAYS = {"schedules/camvid_cpu.yaml", "launch/ddp.yaml", *(f"eval/{name}.yaml" for name, *_ in EVAL_OVERLAYS)}
+
+
+def test_every_file_is_tested() -> None:
+    files = {path.relative_to(EXPERIMENTS).as_posix() for path in EXPERIMENTS.rglob("*.yaml")}
+    recipe_models, recipe_data = zip(*(recipe_parts(recipe) for recipe in RECIPES))
+    models = {path.stem for path in (EXPERIMENTS / "models").glob("*.yaml")}
+    assert models == set(SMALL_NETS) and models <= set(recipe_models) | set(PAPER_MODELS)
+    assert {path.stem for path in (EXPERIMENTS / "data").glob("*.yaml")} == set(recipe_data) == set(FAKES)
+    parametrized = {f"{folder}/{path.name}" for folder in ("data", "models", "recipes", "sweeps")
+                    for path in (EXPERIMENTS / folder).glob("*.yaml")}
+    untested = files - parametrized - OVERLAYS - {"base.yaml"}
+    assert not untested, f"YAMLs no test runs: {sorted(untested)}"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
+def test_recipe_trains(recipe: Path, fake_data: dict[str, Path], tmp_path: Path) -> None:
+    model, dataset = recipe_parts(recipe)
+    settings = yaml.safe_load(recipe.read_text())
+    cli = run_cli([
+        "fit", *stacked_configs(model, dataset, recipe), *small_run_args(model, fake_data[dataset], tmp_path),
+        "--trainer.fast_dev_run", "true",
+    ])
+    metrics = cli.trainer.callback_metrics
+    assert torch.isfinite(metrics["train/loss"]) and "val/mIoU" in metrics
+    # The recipe's total batch is kept with per-process batches of 2; its learning rate is the base rate.
+    assert cli.trainer.accumulate_grad_batches == settings["total_batch_size"] // 2
+    base_lr = settings["model"]["optimizer"]["init_args"]["lr"]
+    assert cli.trainer.optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(base_lr)
+
+
+@pytest.mark.parametrize(("overlay", "model", "attribute", "kind"), EVAL_OVERLAYS)
+def test_eval_overlay(
+    overlay: str, model: str, attribute: str, kind: type, fake_data: dict[str, Path], tmp_path: Path
+) -> None:
+    recipe = EXPERIMENTS / "recipes" / f"{model}_voc.yaml"
+    cli = run_cli([
+        "validate", *stacked_configs(model, "voc", recipe), "--config", str(EXPERIMENTS / "eval" / f"{overlay}.yaml"),
+        *small_run_args(model, fake_data["voc"], tmp_path), "--trainer.limit_val_batches", "1",
+    ])
+    assert isinstance(getattr(cli.model, attribute), kind)
+    assert "val/mIoU" in cli.trainer.callback_metrics
+
+
+def test_cpu_schedule_overlay(fake_data: dict[str, Path], tmp_path: Path) -> None:
+    recipe = EXPERIMENTS / "recipes" / "segnet_basic_camvid.yaml"
+    cli = run_cli([
+        "fit", *stacked_configs("segnet_basic", "camvid", recipe),
+        "--config", str(EXPERIMENTS / "schedules" / "camvid_cpu.yaml"),
+        "--data.init_args.root", str(fake_data["camvid"]), "--data.init_args.crop_size", "[32, 48]",
+        "--data.init_args.batch_size", "2", "--total_batch_size", "2",
+        "--trainer.max_steps", "2", "--trainer.val_check_interval", "1", "--trainer.limit_val_batches", "1",
+        "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
+    ])
+    assert cli.trainer.global_step == 2 and cli.trainer.accumulate_grad_batches == 1
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+
+
+def wandb_settings(model: str, dataset: str, data_root: Path, run_dir: Path, *extra: str, recipe: bool = True) -> dict:
+    """What ``lit-seg fit`` with the model's and dataset's files (and their recipe) gives W&B."""
+    recipe_file = EXPERIMENTS / "recipes" / f"{model}_{dataset}.yaml" if recipe else None
+    args = [*stacked_configs(model, dataset, recipe_file), *small_run_args(model, data_root, run_dir), *extra]
+    cli = SegmentationCLI(args=args, run=False)
+    return next(logger for logger in cli.trainer.loggers if isinstance(logger, WandbLogger))._wandb_init
+
+
+def test_wandb_names_from_recipe(fake_data: dict[str, Path], tmp_path: Path) -> None:
+    settings = wandb_settings("pspnet", "voc", fake_data["voc"], tmp_path)
+    assert settings["project"] == "lit_seg-voc"
+    assert settings["group"] == "pspnet_voc"  # the recipe's group
+    assert settings["tags"] == ["pspnet", "resnet18", "voc", "paper-recipe"]
+    assert settings["name"].startswith("pspnet-resnet18-voc-")
+
+
+def test_wandb_names_without_recipe(fake_data: dict[str, Path], tmp_path: Path) -> None:
+    settings = wandb_settings("smp_unet", "camvid", fake_data["camvid"], tmp_path, "--wandb.project", "mine", recipe=False)
+    assert (settings["project"], settings["group"]) == ("mine", "smp.unet-resnet18")
+    assert settings["tags"] == ["smp.unet", "resnet18", "camvid"]
+    settings = wandb_settings("segnet_basic", "camvid", fake_data["camvid"], tmp_path, recipe=False)
+    assert (settings["group"], settings["tags"]) == ("segnet_basic", ["segnet_basic", "camvid"])
+
+
+def test_sweep_runs_get_their_own_folder(fake_data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_SWEEP_ID", "sweep1")
+    monkeypatch.setenv("WANDB_RUN_ID", "run7")
+    args = [*stacked_configs("segnet_basic", "camvid"), *small_run_args("segnet_basic", fake_data["camvid"], tmp_path)]
+    cli = SegmentationCLI(args=args, run=False)
+    assert Path(cli.trainer.default_root_dir) == tmp_path / "run7"
+    assert {Path(callback.dirpath) for callback in cli.trainer.checkpoint_callbacks} == {tmp_path / "run7" / "checkpoints"}
+
+
+def _nested(config: dict, key: str) -> object:
+    for part in key.split("."):
+        config = config[part]
+    return config
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=lambda path: path.stem)
+def test_sweep_parameters_are_cli_options(
+    sweep: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    definition = yaml.safe_load(sweep.read_text())
+    command = definition["command"]
+    assert command[:3] == ["${env}", "lit-seg", "fit"] and command[-1] == "${args}"
+    # One value per parameter, formatted as the W&B agent formats ${args}.
+    values = {key: spec["values"][0] if "values" in spec else spec["min"] for key, spec in definition["parameters"].items()}
+    arguments = create_sweep_command_args({"args": {key: {"value": value} for key, value in values.items()}})["args"]
+    monkeypatch.chdir(EXPERIMENTS.parent)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command[2:-1], *arguments, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    for key, value in values.items():
+        assert _nested(printed, key) == value, key
+
+
+@pytest.mark.parametrize(
+    ("total", "processes", "largest", "expected"),
+    [(16, 1, 16, (16, 1)), (16, 4, 16, (4, 1)), (16, 1, 6, (4, 4)), (16, 2, 8, (8, 1)), (10, 1, 4, (2, 5))],
+)
+def test_split_total_batch(total: int, processes: int, largest: int, expected: tuple[int, int]) -> None:
+    assert split_total_batch(total, processes, largest) == expected
+
+
+def test_total_batch_not_divisible() -> None:
+    with pytest.raises(BatchSizeError, match="not divisible by the 3 processes"):
+        split_total_batch(16, 3, 16)
+
+
+def test_camvid_recipe_resumes_to_same_metrics(tmp_path: Path) -> None:
+    data = fake_camvid(tmp_path / "camvid", {"train": 4, "val": 2})
+    recipe = EXPERIMENTS / "recipes" / "segnet_basic_camvid.yaml"
+
+    def fit(run_dir: Path, *extra: str) -> SegmentationCLI:
+        return run_cli([
+            "fit", *stacked_configs("segnet_basic", "camvid", recipe),
+            *small_run_args("segnet_basic", data, run_dir, crop=(32, 48)),
+            "--total_batch_size", "2", "--trainer.max_steps", "6", "--trainer.val_check_interval", "2",
+            "--last_checkpoint.every_n_train_steps", "2", *extra,
+        ])
+
+    def final_metrics(cli: SegmentationCLI) -> dict[str, float]:
+        return {k: v.item() for k, v in cli.trainer.callback_metrics.items() if k.startswith("val/")}
+
+    whole = final_metrics(fit(tmp_path / "whole"))
+    stopped = tmp_path / "stopped"
+    with pytest.raises(SystemExit):  # stopped (as by Ctrl-C) when the second epoch starts
+        fit(stopped, "--trainer.callbacks+=tests.helpers.nets.StopAtStep", "--trainer.callbacks.step", "2")
+    resumed = fit(stopped, "--ckpt_path", "last")
+    assert resumed.trainer.global_step == 6
+    assert final_metrics(resumed) == whole and "val/mIoU" in whole
+    # The two sessions' logs read as one run, whose clock went on from the first session.
+    run = read_local_run(stopped)
+    assert [row["step"] for row in run.rows] == [2, 4, 6]
+    assert run.final["val/mIoU"] == pytest.approx(whole["val/mIoU"])
+    assert run.rows[-1]["time/wall_s"] > run.rows[0]["time/wall_s"]

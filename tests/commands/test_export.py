@@ -1,0 +1,117 @@
+"""Export to ONNX and torch.export with a dynamic input size, checked against PyTorch's logits."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from lit_seg.commands.cli import main
+from lit_seg.commands.export import ExportError, capture, check, export, exportable
+from lit_seg.networks import create_model
+
+# The architectures of PAPERS.md (and SegNet-Basic), with small backbones where the model has a choice.
+PAPER_MODELS = {
+    "fcn32s": {}, "fcn16s": {}, "fcn8s": {}, "segnet": {}, "segnet_basic": {},
+    "pspnet": {"backbone": "resnet18"},
+    "deeplabv2": {"backbone": "resnet18"},
+    "deeplabv3": {"backbone": "resnet18", "multi_grid": None},
+    "deeplabv3plus": {"backbone": "resnet18", "multi_grid": None},
+    "denseaspp": {"backbone": "densenet121"},
+    "refinenet": {"backbone": "resnet18"},
+}
+SIZES = [(64, 80), (97, 131)]
+
+
+def random_net(name: str, **options: object) -> nn.Module:
+    """A registered model whose zero-initialised layers (FCN's score layers) get random weights, so
+    that its logits are not all zero."""
+    torch.manual_seed(0)
+    net = create_model(name, 5, **options).eval()
+    with torch.no_grad():
+        for parameter in net.parameters():
+            if not parameter.any():
+                parameter.normal_(0, 0.01)
+    return net
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PAPER_MODELS)
+def test_paper_model_exports_matching_pytorch_at_two_sizes(name: str, tmp_path: Path) -> None:
+    net = random_net(name, **PAPER_MODELS[name])
+    for suffix in (".onnx", ".pt2"):
+        path = tmp_path / f"{name}{suffix}"
+        export(net, path, example_size=SIZES[0])
+        assert check(net, path, SIZES) < 1e-3
+
+
+class SizeDependentNet(nn.Module):
+    """The layers whose ONNX export would fix the input size, in miniature: PSPNet's adaptive
+    pooling to bins that rarely divide the size, and SegNet's unpooling to odd sizes."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True, return_indices=True)
+        self.pyramid = nn.ModuleList(nn.AdaptiveAvgPool2d(bins) for bins in (1, 2, 3, 6))
+        self.unpool = nn.MaxUnpool2d(2, stride=2)
+        self.head = nn.Conv2d(20, num_classes, 1)
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        features = self.conv(images)
+        pooled, indices = self.pool(features)
+        size = pooled.shape[-2:]
+        pyramid = [nn.functional.interpolate(pool(pooled), size=size, mode="bilinear") for pool in self.pyramid]
+        scores = self.head(torch.cat([pooled, *pyramid], 1))
+        return {"out": self.unpool(scores, indices[:, :3], output_size=features.shape[-2:])}
+
+
+def test_size_dependent_layers_are_swapped_for_exact_equivalents(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = SizeDependentNet().eval()
+    swapped = exportable(net)
+    assert not any(isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size != 1 for m in swapped.modules())
+    assert not any(isinstance(m, nn.MaxUnpool2d) for m in swapped.modules())
+    images = torch.randn(2, 3, 53, 71)
+    torch.testing.assert_close(swapped(images), net(images)["out"], rtol=0, atol=1e-6)
+    for suffix in (".onnx", ".pt2"):
+        export(net, tmp_path / f"net{suffix}", example_size=(40, 48))
+        assert check(net, tmp_path / f"net{suffix}", [(40, 48), (53, 71), (33, 90)]) < 1e-5
+
+
+class DataDependent(nn.Module):
+    """Control flow on tensor values: no graph holds it."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * 2 if x.mean() > 0 else x
+
+
+class Unexportable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 3, 1)
+        self.block = nn.Sequential(nn.ReLU(), DataDependent())
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        return {"out": self.block(self.stem(images))}
+
+
+def test_an_unexportable_layer_is_named() -> None:
+    with pytest.raises(ExportError, match=r"Unexportable cannot be exported .*layer block\.1 \(DataDependent\)"):
+        capture(Unexportable(), example_size=(16, 16))
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt2"])
+def test_export_command_writes_a_checked_model(
+    trained_run: Path, tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture
+) -> None:
+    output = tmp_path / f"model{suffix}"
+    checkpoint = trained_run / "checkpoints" / "last.ckpt"
+    args = ["export", "--config", str(trained_run / "config.yaml"), "--checkpoint", str(checkpoint),
+            "--output", str(output), "--example-size", "32", "48"]
+    main(args)
+    assert "differ from PyTorch by at most" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == [output.name]  # no scratch files left
+    with pytest.raises(SystemExit):
+        main(args)
+    assert "--overwrite" in capsys.readouterr().err

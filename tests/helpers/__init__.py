@@ -1,0 +1,1 @@
+"""Shared test helpers: generated datasets, tiny networks, command lines."""

@@ -1,0 +1,1 @@
+"""Tests of lit_seg.networks."""

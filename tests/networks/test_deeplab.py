@@ -1,0 +1,196 @@
+"""DeepLabV2, V3 and V3+: parameter counts, output contract, ASPP, multi-grid and the V3+ decoder."""
+
+import pytest
+import torch
+from torch import nn
+
+from lit_seg.commands.models_table import count_parameters
+from lit_seg.networks import create_model, get_model_class
+from lit_seg.networks.deeplabv2 import DeepLabV2
+from lit_seg.networks.deeplabv3 import ASPP, DeepLabV3
+from lit_seg.networks.deeplabv3plus import DeepLabV3Plus
+from tests.helpers.model_checks import assert_every_parameter_gets_a_gradient
+
+IMAGES = (2, 3, 97, 131)
+RESNET101 = 42_500_160  # without fc
+
+
+def convs_3x3(module: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"), [("deeplabv2", DeepLabV2), ("deeplabv3", DeepLabV3), ("deeplabv3plus", DeepLabV3Plus)]
+)
+def test_registered(name: str, cls: type) -> None:
+    assert get_model_class(name) is cls
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (lambda: DeepLabV2(21), 44_048_532),
+        (lambda: DeepLabV2(21, aspp="S"), 44_048_532),
+        (lambda: DeepLabV2(21, aspp="LargeFOV"), RESNET101 + 2048 * 9 * 21 + 21),
+        (lambda: DeepLabV3(21), 58_040_661),
+        (lambda: DeepLabV3(21, output_stride=8), 58_040_661),
+        (lambda: DeepLabV3Plus(21), 59_344_309),
+    ],
+)
+def test_parameter_count_matches_reference(build, expected: int) -> None:
+    with torch.device("meta"):
+        model = build()
+    assert count_parameters(model) == pytest.approx(expected, rel=0.005)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("deeplabv2", {}),
+        ("deeplabv3", {"multi_grid": None}),
+        ("deeplabv3plus", {"multi_grid": None}),
+        ("deeplabv3plus", {"multi_grid": None, "output_stride": 8}),
+    ],
+)
+def test_training_forward_at_odd_size_uses_every_parameter(name: str, options: dict) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, 5, backbone="resnet18", **options).train()
+    outputs = model(torch.randn(IMAGES))
+    assert set(outputs) == {"out"} and outputs["out"].shape == (2, 5, 97, 131)
+    assert_every_parameter_gets_a_gradient(model, outputs)
+
+
+# DeepLabV2
+
+
+@pytest.mark.parametrize(("aspp", "rates"), [("L", [6, 12, 18, 24]), ("S", [2, 4, 8, 12]), ("LargeFOV", [12])])
+def test_deeplabv2_aspp_rates(aspp: str, rates: list[int]) -> None:
+    with torch.device("meta"):
+        model = DeepLabV2(21, aspp=aspp)
+    convs = convs_3x3(model.head)
+    assert [c.dilation[0] for c in convs] == [c.padding[0] for c in convs] == rates
+    assert all(c.in_channels == 2048 and c.out_channels == 21 and c.bias is not None for c in convs)
+
+
+def test_deeplabv2_sums_its_branches() -> None:
+    model = DeepLabV2(5, backbone="resnet18").eval()
+    branch_outputs, head_outputs = [], []
+    for conv in convs_3x3(model.head):
+        conv.register_forward_hook(lambda m, i, o: branch_outputs.append(o))
+    model.head.register_forward_hook(lambda m, i, o: head_outputs.append(o))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 97, 131))
+    assert len(branch_outputs) == 4
+    torch.testing.assert_close(head_outputs[0], torch.stack(branch_outputs).sum(0))
+
+
+# DeepLabV3
+
+
+@pytest.mark.parametrize(("output_stride", "rates"), [(16, [2, 4, 8]), (8, [4, 8, 16])])
+def test_deeplabv3_multi_grid_sets_layer4_rates(output_stride: int, rates: list[int]) -> None:
+    with torch.device("meta"):
+        model = DeepLabV3(21, output_stride=output_stride)
+    assert [block.conv2.dilation[0] for block in model.backbone.layer4] == rates
+    assert [block.conv2.padding[0] for block in model.backbone.layer4] == rates
+
+
+def test_deeplabv3_without_multi_grid_keeps_timm_rates() -> None:
+    with torch.device("meta"):
+        model = DeepLabV3(21, multi_grid=None)
+    assert [block.conv2.dilation[0] for block in model.backbone.layer4] == [1, 2, 2]
+
+
+def test_multi_grid_needs_one_rate_per_conv() -> None:
+    with pytest.raises(ValueError, match="multi_grid"):
+        DeepLabV3(5, backbone="resnet18")  # BasicBlocks: four 3x3 convs in layer4
+
+
+def test_multi_grid_keeps_feature_size() -> None:
+    model = DeepLabV3(5, backbone="resnet50", atrous_rates=(1, 2, 3)).eval()
+    with torch.no_grad():
+        (features,) = model.backbone(torch.randn(1, 3, 65, 65))
+        outputs = model(torch.randn(1, 3, 65, 65))
+    assert features.shape == (1, 2048, 5, 5)
+    assert outputs["out"].shape == (1, 5, 65, 65)
+
+
+@pytest.mark.parametrize(("output_stride", "rates"), [(16, [6, 12, 18]), (8, [12, 24, 36])])
+def test_deeplabv3_aspp_rates_follow_output_stride(output_stride: int, rates: list[int]) -> None:
+    with torch.device("meta"):
+        model = DeepLabV3(21, output_stride=output_stride)
+    assert [c.dilation[0] for c in convs_3x3(model.head.aspp)] == rates
+    with torch.device("meta"):
+        model = DeepLabV3(21, output_stride=output_stride, atrous_rates=(3, 5))
+    assert [c.dilation[0] for c in convs_3x3(model.head.aspp)] == [3, 5]
+
+
+def test_aspp_has_image_pooling_branch() -> None:
+    aspp = ASPP(64, (2, 3, 4), out_channels=16).eval()
+    pooled, branch_outputs = [], []
+    for module in aspp.modules():
+        if isinstance(module, nn.AdaptiveAvgPool2d):
+            module.register_forward_hook(lambda m, i, o: pooled.append(o.shape))
+    for branch in aspp.branches:
+        branch.register_forward_hook(lambda m, i, o: branch_outputs.append(o))
+    with torch.no_grad():
+        out = aspp(torch.randn(2, 64, 9, 11))
+    assert pooled == [(2, 64, 1, 1)]
+    assert [o.shape for o in branch_outputs] == [(2, 16, 9, 11)] * 5
+    image_level = branch_outputs[-1]
+    torch.testing.assert_close(image_level, image_level[..., :1, :1].expand_as(image_level))
+    assert aspp.project[0].in_channels == 5 * 16
+    assert out.shape == (2, 16, 9, 11)
+
+
+@pytest.mark.parametrize(("output_stride", "size"), [(8, (13, 17)), (16, (7, 9))])
+def test_deeplabv3_output_stride_sets_feature_map_size(output_stride: int, size: tuple[int, int]) -> None:
+    model = DeepLabV3(5, backbone="resnet18", output_stride=output_stride, multi_grid=None).eval()
+    with torch.no_grad():
+        (features,) = model.backbone(torch.randn(1, 3, 97, 131))
+    assert tuple(features.shape[-2:]) == size
+
+
+def test_output_stride_32_has_no_paper_rates() -> None:
+    with pytest.raises(ValueError, match="output stride"):
+        DeepLabV3(5, backbone="resnet18", output_stride=32, multi_grid=None)
+
+
+# DeepLabV3+
+
+
+@pytest.mark.parametrize(("output_stride", "last_size"), [(16, (7, 9)), (8, (13, 17))])
+def test_deeplabv3plus_fuses_stride_4_features_reduced_to_48(
+    output_stride: int, last_size: tuple[int, int]
+) -> None:
+    model = DeepLabV3Plus(5, backbone="resnet18", output_stride=output_stride, multi_grid=None).eval()
+    shapes = {}
+    model.backbone.register_forward_hook(lambda m, i, o: shapes.update(backbone=[f.shape for f in o]))
+    model.head.reduce.register_forward_hook(lambda m, i, o: shapes.update(reduced=o.shape))
+    model.head.fuse.register_forward_hook(lambda m, i, o: shapes.update(fused_in=i[0].shape))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 97, 131))
+    assert shapes["backbone"] == [(1, 64, 25, 33), (1, 512, *last_size)]
+    assert shapes["reduced"] == (1, 48, 25, 33)
+    assert shapes["fused_in"] == (1, 256 + 48, 25, 33)
+    assert [c.out_channels for c in convs_3x3(model.head.fuse)] == [256, 256]
+
+
+def test_deeplabv3plus_paper_configuration() -> None:
+    with torch.device("meta"):
+        model = DeepLabV3Plus(21)
+    assert model.backbone.feature_info.channels() == [256, 2048]
+    assert model.backbone.feature_info.reduction() == [4, 16]
+    assert model.head.reduce[0].in_channels == 256
+    assert [block.conv2.dilation[0] for block in model.backbone.layer4] == [2, 4, 8]
+
+
+def test_deeplabv3plus_on_aligned_xception65() -> None:
+    model = DeepLabV3Plus(5, backbone="xception65").train()
+    assert model.backbone.feature_info.channels() == [256, 2048]
+    assert model.backbone.feature_info.reduction() == [4, 16]
+    last_block = list(model.backbone.children())[-1]
+    assert [c.dilation[0] for c in convs_3x3(last_block)] == [2, 4, 8]
+    outputs = model(torch.randn(IMAGES))
+    assert outputs["out"].shape == (2, 5, 97, 131)
+    assert_every_parameter_gets_a_gradient(model, outputs)

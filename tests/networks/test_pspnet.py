@@ -1,0 +1,87 @@
+"""PSPNet: parameter counts of the paper's configuration, output contract, pyramid and aux head."""
+
+import pytest
+import torch
+from torch import nn
+
+from lit_seg.commands.models_table import count_parameters
+from lit_seg.networks import create_model, get_model_class
+from lit_seg.networks.pspnet import PSPNet
+from tests.helpers.model_checks import assert_every_parameter_gets_a_gradient
+
+IMAGES = (2, 3, 97, 131)
+
+
+def test_registered() -> None:
+    assert get_model_class("pspnet") is PSPNet
+
+
+@pytest.mark.parametrize(
+    ("options", "expected", "rel"),
+    [
+        ({}, 67_949_930, 0.005),
+        ({"aux_head": False}, 65_584_725, 0.005),
+        ({"backbone": "resnet50"}, 48_960_000, 0.005),
+        ({"backbone": "resnet50", "aux_head": False}, 46_590_000, 0.005),
+    ],
+)
+def test_parameter_count_matches_reference(options: dict, expected: int, rel: float) -> None:
+    with torch.device("meta"):
+        model = PSPNet(21, **options)
+    assert count_parameters(model) == pytest.approx(expected, rel=rel)
+
+
+def test_paper_configuration() -> None:
+    with torch.device("meta"):
+        model = PSPNet(21)
+    assert model.backbone.feature_info.reduction() == [8, 8]
+    assert model.backbone.feature_info.channels() == [1024, 2048]
+    assert model.aux_head.conv[0].in_channels == 1024 and model.aux_head.conv[0].out_channels == 256
+    assert model.head.bottleneck[0].in_channels == 4096 and model.head.bottleneck[0].out_channels == 512
+
+
+def test_forward_training_returns_out_and_aux_at_input_size() -> None:
+    torch.manual_seed(0)
+    model = create_model("pspnet", 5, backbone="resnet18").train()
+    outputs = model(torch.randn(IMAGES))
+    assert set(outputs) == {"out", "aux"}
+    assert outputs["out"].shape == outputs["aux"].shape == (2, 5, 97, 131)
+    assert_every_parameter_gets_a_gradient(model, outputs)
+
+
+def test_eval_returns_only_out() -> None:
+    model = PSPNet(5, backbone="resnet18").eval()
+    with torch.no_grad():
+        outputs = model(torch.randn(1, 3, 64, 80))
+    assert set(outputs) == {"out"} and outputs["out"].shape == (1, 5, 64, 80)
+
+
+def test_without_aux_head_every_parameter_is_used() -> None:
+    model = PSPNet(5, backbone="resnet18", aux_head=False).train()
+    assert model.aux_head is None
+    outputs = model(torch.randn(IMAGES))
+    assert set(outputs) == {"out"}
+    assert_every_parameter_gets_a_gradient(model, outputs)
+
+
+def test_pyramid_pools_to_bins_and_concatenates_with_input() -> None:
+    model = PSPNet(5, backbone="resnet18", aux_head=False).eval()
+    pooled_sizes = []
+    for module in model.head.modules():
+        if isinstance(module, nn.AdaptiveAvgPool2d):
+            module.register_forward_hook(lambda m, i, o: pooled_sizes.append(tuple(o.shape[-2:])))
+    bottleneck_inputs = []
+    model.head.bottleneck.register_forward_hook(lambda m, i, o: bottleneck_inputs.append(i[0].shape))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 97, 131))
+    assert pooled_sizes == [(1, 1), (2, 2), (3, 3), (6, 6)]
+    # 512 input channels of ResNet-18's layer4 plus four branches of 512 / 4, at stride 8
+    assert bottleneck_inputs == [(1, 512 + 4 * 128, 13, 17)]
+
+
+@pytest.mark.parametrize(("output_stride", "size"), [(8, (13, 17)), (16, (7, 9))])
+def test_output_stride_sets_feature_map_size(output_stride: int, size: tuple[int, int]) -> None:
+    model = PSPNet(5, backbone="resnet18", output_stride=output_stride).eval()
+    with torch.no_grad():
+        features = model.backbone(torch.randn(1, 3, 97, 131))
+    assert [tuple(f.shape[-2:]) for f in features] == [size, size]

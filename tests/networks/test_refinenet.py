@@ -1,0 +1,54 @@
+"""RefineNet: reference parameter counts and the structure of the cascaded RefineNet blocks."""
+
+import pytest
+import torch
+from torch import nn
+
+from lit_seg.commands.models_table import count_parameters
+from lit_seg.networks import get_model_class
+from lit_seg.networks.refinenet import RefineNet
+
+
+def test_registered() -> None:
+    assert get_model_class("refinenet") is RefineNet
+
+
+@pytest.mark.parametrize(
+    ("backbone", "expected"), [("resnet101", 118_052_437), ("resnet50", 99_060_000), ("resnet152", 133_700_000)]
+)
+def test_parameter_count_matches_reference(backbone: str, expected: int) -> None:
+    with torch.device("meta"):
+        model = RefineNet(21, backbone=backbone)
+    assert count_parameters(model) == pytest.approx(expected, rel=0.005)
+
+
+def test_crp_blocks_add_one_3x3_conv_per_path_each() -> None:
+    with torch.device("meta"):
+        released, drawn = RefineNet(21), RefineNet(21, crp_blocks=2)
+    assert count_parameters(released) - count_parameters(drawn) == 2 * (512 * 512 * 9 + 3 * 256 * 256 * 9)
+
+
+def test_paper_configuration() -> None:
+    with torch.device("meta"):
+        model = RefineNet(21)
+        logits = model.head(model.backbone(torch.zeros(1, 3, 64, 96)))
+    assert logits.shape == (1, 21, 16, 24)  # stride 4 before the final upsampling
+    head = model.head
+    assert [adapter[0].out_channels for adapter in head.adapters] == [256, 256, 256, 512]
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in head.modules())
+    assert head.blocks[3].fuse is None
+    assert [conv.in_channels for conv in head.blocks[2].fuse] == [256, 512]
+    assert all(len(block.pool.convs) == 4 and len(block.out) == 3 for block in head.blocks)
+    assert head.blocks[0].pool.pool.kernel_size == 5 and head.blocks[0].pool.pool.stride == 1
+    assert head.classifier.kernel_size == (3, 3) and head.dropout.p == 0.5
+
+
+def test_dropout_only_in_training() -> None:
+    torch.manual_seed(0)
+    model = RefineNet(3, backbone="resnet18")
+    images = torch.randn(1, 3, 40, 48)
+    with torch.no_grad():
+        model.eval()
+        torch.testing.assert_close(model(images)["out"], model(images)["out"])
+        model.train()
+        assert not torch.allclose(model(images)["out"], model(images)["out"])
