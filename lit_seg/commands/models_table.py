@@ -1,52 +1,15 @@
-"""Model costs: trainable parameters and forward multiply-accumulates, measured on the meta device."""
+"""``lit-seg models``: the parameter and forward-cost table of registered models, and the paper
+models' reference parameter counts beside ours."""
 
 import argparse
 from collections.abc import Sequence
 
 import torch
 from rich.table import Table
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from lit_seg.evaluation.tables import markdown_table, rich_table
-from lit_seg.networks.registry import create_model, list_models
-
-PAPER_MODELS = (
-    "fcn32s", "fcn16s", "fcn8s", "segnet", "pspnet", "deeplabv2", "deeplabv3", "deeplabv3plus", "denseaspp", "refinenet",
-)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Returns the number of trainable parameters (BN weights and biases included, buffers not)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def forward_flops(
-    model: nn.Module, image_size: tuple[int, int] = (512, 512), batch: int = 1, training: bool = False
-) -> int:
-    """Returns the FLOPs of one forward pass, as counted by torch's ``FlopCounterMode`` (a
-    multiply-accumulate counts as 2 FLOPs; convolutions and matrix products only, biases,
-    normalisation, pooling and interpolation are not counted).
-
-    The input is a 3-channel batch on the model's device: a model built under
-    ``torch.device("meta")`` is measured in seconds without computing anything.
-
-    Args:
-        model: the network.
-        image_size: (height, width) of the input.
-        batch: batch size.
-        training: count the training-mode forward, auxiliary heads included (the default counts
-            inference). It needs a batch of 2 where a batch norm sees a 1x1 map (PSPNet's and
-            ASPP's image pooling), and updates batch-norm statistics unless the model is on meta.
-    """
-    device = next(model.parameters()).device
-    images = torch.zeros(batch, 3, *image_size, device=device)
-    was_training = model.training
-    model.train(training)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(images)
-    model.train(was_training)
-    return counter.get_total_flops()
+from lit_seg.networks.costs import count_parameters, forward_flops
+from lit_seg.networks.registry import create_model, list_models, model_entry
 
 
 def model_table(names: Sequence[str], num_classes: int = 21, size: int = 512) -> list[dict[str, object]]:
@@ -85,17 +48,50 @@ def render_table(rows: Sequence[dict[str, object]], markdown: bool = False) -> T
     )
 
 
+def reference_rows() -> list[dict[str, object]]:
+    """Each reference count of the paper models (PAPERS.md) with ours in that configuration, built on
+    the meta device: ``name``, ``description``, ``num_classes``, ``reference``, ``ours`` and ``exact``."""
+    rows = []
+    for name in list_models(paper_only=True):
+        for reference in model_entry(name).references:
+            with torch.device("meta"):
+                model = create_model(name, reference.num_classes, **reference.options)
+            rows.append({
+                "name": name, "description": reference.description, "num_classes": reference.num_classes,
+                "reference": reference.params, "ours": count_parameters(model), "exact": reference.exact,
+            })
+    return rows
+
+
+def render_references(rows: Sequence[dict[str, object]], markdown: bool = False) -> Table | str:
+    """Renders rows of :func:`reference_rows` as a rich ``Table``, or as Markdown text."""
+    header = ("Model", "Configuration", "Reference", "Ours", "Kind")
+    cells = [
+        (str(row["name"]), str(row["description"]), f"{row['reference']:,}", f"{row['ours']:,}",
+         "exact" if row["exact"] else "ref (0.5 %)")
+        for row in rows
+    ]
+    if markdown:
+        return markdown_table(header, cells, text_columns=2)
+    return rich_table("Trainable parameters: PAPERS.md's reference counts and ours", header, cells, text_columns=2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``lit-seg models``: the parameter and cost table of registered models."""
     parser = argparse.ArgumentParser(prog="lit-seg models", description=main.__doc__)
     parser.add_argument("names", nargs="*", help="model names (default: every registered model)")
     parser.add_argument("--paper", action="store_true", help="only the ten paper architectures")
+    parser.add_argument("--references", action="store_true",
+                        help="the paper models' reference parameter counts (PAPERS.md) beside ours")
     parser.add_argument("--classes", type=int, default=21, help="number of classes (default 21)")
     parser.add_argument("--size", type=int, default=512, help="square input side (default 512)")
     parser.add_argument("--markdown", action="store_true", help="print Markdown instead of a rich table")
     args = parser.parse_args(argv)
-    names = args.names or (PAPER_MODELS if args.paper else list_models())
-    table = render_table(model_table(names, args.classes, args.size), markdown=args.markdown)
+    if args.references:
+        table = render_references(reference_rows(), markdown=args.markdown)
+    else:
+        names = args.names or list_models(paper_only=args.paper)
+        table = render_table(model_table(names, args.classes, args.size), markdown=args.markdown)
     if args.markdown:
         print(table, end="")
     else:

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from lit_seg.networks.backbones import timm_backbone
 from lit_seg.networks.base import SegmentationNet
-from lit_seg.networks.registry import register_model
+from lit_seg.networks.registry import ReferenceCount, register_model
 
 _ASPP_RATES: dict[str, tuple[int, ...]] = {"L": (6, 12, 18, 24), "S": (2, 4, 8, 12), "LargeFOV": (12,)}
 
@@ -31,7 +31,11 @@ class _SummedASPP(nn.Module):
         return sum(branch(x) for branch in self.branches)
 
 
-@register_model("deeplabv2")
+@register_model(
+    "deeplabv2",
+    paper="https://arxiv.org/abs/1606.00915",
+    references=(ReferenceCount(44_048_532, 21, "ResNet-101, ASPP-L"),),
+)
 class DeepLabV2(SegmentationNet):
     """DeepLabV2 from `DeepLab: Semantic Image Segmentation with Deep Convolutional Nets, Atrous
     Convolution, and Fully Connected CRFs` (Chen et al., TPAMI 2017), https://arxiv.org/abs/1606.00915.

@@ -8,7 +8,7 @@ from torchvision.ops import Conv2dNormActivation
 
 from lit_seg.networks.backbones import timm_backbone
 from lit_seg.networks.base import SegmentationNet, resize_to
-from lit_seg.networks.registry import register_model
+from lit_seg.networks.registry import ReferenceCount, register_model
 
 
 class _ImagePooling(nn.Sequential):
@@ -96,7 +96,11 @@ class _DeepLabV3Head(nn.Module):
         return self.classifier(self.aspp(features[-1]))
 
 
-@register_model("deeplabv3")
+@register_model(
+    "deeplabv3",
+    paper="https://arxiv.org/abs/1706.05587",
+    references=(ReferenceCount(58_040_661, 21, "ResNet-101"),),
+)
 class DeepLabV3(SegmentationNet):
     """DeepLabV3 from `Rethinking Atrous Convolution for Semantic Image Segmentation` (Chen et al.,
     2017), https://arxiv.org/abs/1706.05587.

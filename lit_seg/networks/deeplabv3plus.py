@@ -7,7 +7,7 @@ from torchvision.ops import Conv2dNormActivation
 from lit_seg.networks.backbones import timm_backbone
 from lit_seg.networks.base import SegmentationNet, resize_to
 from lit_seg.networks.deeplabv3 import ASPP, paper_atrous_rates, set_multi_grid
-from lit_seg.networks.registry import register_model
+from lit_seg.networks.registry import ReferenceCount, register_model
 
 
 class _DeepLabV3PlusHead(nn.Module):
@@ -32,7 +32,11 @@ class _DeepLabV3PlusHead(nn.Module):
         return self.classifier(self.fuse(torch.cat([encoded, low_level], dim=1)))
 
 
-@register_model("deeplabv3plus")
+@register_model(
+    "deeplabv3plus",
+    paper="https://arxiv.org/abs/1802.02611",
+    references=(ReferenceCount(59_344_309, 21, "ResNet-101, standard convolutions"),),
+)
 class DeepLabV3Plus(SegmentationNet):
     """DeepLabV3+ from `Encoder-Decoder with Atrous Separable Convolution for Semantic Image
     Segmentation` (Chen et al., ECCV 2018), https://arxiv.org/abs/1802.02611.

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from lit_seg.networks.backbones import timm_model
 from lit_seg.networks.base import SegmentationNet
-from lit_seg.networks.registry import register_model
+from lit_seg.networks.registry import ReferenceCount, register_model
 
 DenseNetName = Literal["densenet121", "densenet161", "densenet169", "densenet201"]
 
@@ -114,7 +114,14 @@ class _DenseASPPHead(nn.Module):
         return self.classifier(self.dropout(x))
 
 
-@register_model("denseaspp")
+@register_model(
+    "denseaspp",
+    paper="https://openaccess.thecvf.com/content_cvpr_2018/html/Yang_DenseASPP_for_Semantic_CVPR_2018_paper.html",
+    references=(
+        ReferenceCount(35_395_427, 19, "DenseNet-161"),
+        ReferenceCount(8_280_851, 19, "DenseNet-121", {"backbone": "densenet121"}),
+    ),
+)
 class DenseASPP(SegmentationNet):
     """DenseASPP from `DenseASPP for Semantic Segmentation in Street Scenes` (Yang et al., CVPR 2018),
     http://openaccess.thecvf.com/content_cvpr_2018/html/Yang_DenseASPP_for_Semantic_CVPR_2018_paper.html

@@ -8,10 +8,11 @@ from torch import Tensor, nn
 
 from lit_seg.networks.backbones import load_pretrained
 from lit_seg.networks.base import SegmentationNet
-from lit_seg.networks.registry import register_model
+from lit_seg.networks.registry import ReferenceCount, register_model
+from lit_seg.networks.vgg import VGG16_STAGES
 
 _VGG16_HUB_REPO = "timm/vgg16.tv_in1k"
-_VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
 # The fused pool layers, deepest first: channels, official crop offset of their scores, and the
 # fixed scale of the "at-once" FCN-8s.
 _SKIPS = ((512, 5, 1e-2), (256, 9, 1e-4))
@@ -56,7 +57,7 @@ class _VGG16(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         in_channels = 3
-        for widths in _VGG16_STAGES:
+        for widths in VGG16_STAGES:
             for width in widths:
                 padding = 1 if layers else 100
                 layers += [nn.Conv2d(in_channels, width, 3, padding=padding), nn.ReLU(inplace=True)]
@@ -159,7 +160,11 @@ class _FCN(SegmentationNet):
         return {"out": self.head(self.backbone(images), images.shape[-2:])}
 
 
-@register_model("fcn32s")
+@register_model(
+    "fcn32s",
+    paper="https://arxiv.org/abs/1411.4038",
+    references=(ReferenceCount(134_346_581, 21, "21 classes, fixed final upsampler not counted", exact=True),),
+)
 class FCN32s(_FCN):
     """FCN-32s from "Fully Convolutional Networks for Semantic Segmentation" (Long, Shelhamer and
     Darrell, CVPR 2015), https://arxiv.org/abs/1411.4038: fc7 scores upsampled 32x.
@@ -174,7 +179,12 @@ class FCN32s(_FCN):
         super().__init__(num_classes, num_skips=0, at_once=False, pretrained=pretrained)
 
 
-@register_model("fcn16s")
+@register_model(
+    "fcn16s",
+    paper="https://arxiv.org/abs/1411.4038",
+    # 134,357,354 without the learnable 2x upsampler (21 x 21 x 4 x 4 weights).
+    references=(ReferenceCount(134_364_410, 21, "21 classes, learnable 2x upsampler counted, fixed final not", exact=True),),
+)
 class FCN16s(_FCN):
     """FCN-16s from "Fully Convolutional Networks for Semantic Segmentation" (Long, Shelhamer and
     Darrell, CVPR 2015), https://arxiv.org/abs/1411.4038: fc7 scores upsampled 2x, plus pool4
@@ -190,7 +200,15 @@ class FCN16s(_FCN):
         super().__init__(num_classes, num_skips=1, at_once=False, pretrained=pretrained)
 
 
-@register_model("fcn8s")
+@register_model(
+    "fcn8s",
+    paper="https://arxiv.org/abs/1411.4038",
+    # PAPERS.md's 134,362,751 (no upsampler counted) plus the two learnable 2x upsamplers.
+    references=(
+        ReferenceCount(134_376_863, 21, "21 classes, learnable 2x upsamplers counted, fixed final not", exact=True),
+        ReferenceCount(134_376_863, 21, "at-once, as above", {"at_once": True}, exact=True),
+    ),
+)
 class FCN8s(_FCN):
     """FCN-8s from "Fully Convolutional Networks for Semantic Segmentation" (Long, Shelhamer and
     Darrell, CVPR 2015), https://arxiv.org/abs/1411.4038: FCN-16s's fused scores upsampled 2x,

@@ -6,7 +6,7 @@ from torchvision.ops import Conv2dNormActivation
 
 from lit_seg.networks.backbones import timm_backbone
 from lit_seg.networks.base import SegmentationNet, resize_to
-from lit_seg.networks.registry import register_model
+from lit_seg.networks.registry import ReferenceCount, register_model
 
 
 class _PyramidPooling(nn.Module):
@@ -60,7 +60,16 @@ class _AuxHead(nn.Module):
         return self.classifier(self.dropout(self.conv(features[0])))
 
 
-@register_model("pspnet")
+@register_model(
+    "pspnet",
+    paper="https://arxiv.org/abs/1612.01105",
+    references=(
+        ReferenceCount(67_949_930, 21, "ResNet-101, with aux"),
+        ReferenceCount(65_584_725, 21, "ResNet-101, without aux", {"aux_head": False}),
+        ReferenceCount(48_960_000, 21, "ResNet-50, with aux", {"backbone": "resnet50"}),
+        ReferenceCount(46_590_000, 21, "ResNet-50, without aux", {"backbone": "resnet50", "aux_head": False}),
+    ),
+)
 class PSPNet(SegmentationNet):
     """PSPNet from `Pyramid Scene Parsing Network` (Zhao et al., CVPR 2017),
     https://arxiv.org/abs/1612.01105.

@@ -5,7 +5,7 @@ from torch import Tensor, nn
 
 from lit_seg.networks.backbones import timm_backbone
 from lit_seg.networks.base import SegmentationNet
-from lit_seg.networks.registry import register_model
+from lit_seg.networks.registry import ReferenceCount, register_model
 
 # Widths of the paths from the backbone stages at strides 4, 8, 16 and 32.
 _PATH_WIDTHS = (256, 256, 256, 512)
@@ -98,7 +98,15 @@ class _RefineNetHead(nn.Module):
         return self.classifier(self.dropout(x))
 
 
-@register_model("refinenet")
+@register_model(
+    "refinenet",
+    paper="https://arxiv.org/abs/1611.06612",
+    references=(
+        ReferenceCount(118_052_437, 21, "ResNet-101"),
+        ReferenceCount(99_060_000, 21, "ResNet-50", {"backbone": "resnet50"}),
+        ReferenceCount(133_700_000, 21, "ResNet-152", {"backbone": "resnet152"}),
+    ),
+)
 class RefineNet(SegmentationNet):
     """4-cascaded RefineNet from `RefineNet: Multi-Path Refinement Networks for High-Resolution
     Semantic Segmentation` (Lin et al., CVPR 2017), https://arxiv.org/abs/1611.06612.

@@ -7,10 +7,11 @@ from torch import Tensor, nn
 
 from lit_seg.networks.backbones import load_pretrained
 from lit_seg.networks.base import SegmentationNet
-from lit_seg.networks.registry import register_model
+from lit_seg.networks.registry import ReferenceCount, register_model
+from lit_seg.networks.vgg import VGG16_STAGES
 
 _VGG16_BN_HUB_REPO = "timm/vgg16_bn.tv_in1k"
-_VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
 # SegNet's decoder, deepest stage first; a 3x3 convolution to the classes follows.
 _VGG16_DECODER_STAGES = ((512, 512, 512), (512, 512, 256), (256, 256, 128), (128, 64), (64,))
 _BASIC_STAGES = ((64,), (64,), (64,), (64,))
@@ -128,7 +129,11 @@ class _EncoderDecoder(SegmentationNet):
         return {"out": self.head(*self.backbone(images))}
 
 
-@register_model("segnet")
+@register_model(
+    "segnet",
+    paper="https://arxiv.org/abs/1511.00561",
+    references=(ReferenceCount(29_449_355, 11, "11 classes", exact=True),),
+)
 class SegNet(_EncoderDecoder):
     """SegNet from "SegNet: A Deep Convolutional Encoder-Decoder Architecture for Image Segmentation"
     (Badrinarayanan, Kendall and Cipolla, TPAMI 2017), https://arxiv.org/abs/1511.00561.
@@ -146,7 +151,7 @@ class SegNet(_EncoderDecoder):
 
     def __init__(self, num_classes: int, *, pretrained: str | None = None) -> None:
         super().__init__(
-            _IndexedEncoder(_VGG16_STAGES, kernel_size=3, bias=True),
+            _IndexedEncoder(VGG16_STAGES, kernel_size=3, bias=True),
             _UnpoolingDecoder(
                 512,
                 _VGG16_DECODER_STAGES,

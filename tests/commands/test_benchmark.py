@@ -9,8 +9,8 @@ import torch
 
 from lit_seg.commands.benchmark.command import LADDER, _ladder, parse_options
 from lit_seg.commands.cli import main
-from lit_seg.commands.models_table import forward_flops
 from lit_seg.networks import create_model
+from lit_seg.networks.costs import forward_flops
 from lit_seg.networks.deeplabv3 import DeepLabV3
 
 SMALL = ["--model", "deeplabv3", "--backbone", "resnet18", "--model-option", "multi_grid=null", "--classes", "3"]

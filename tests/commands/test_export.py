@@ -8,11 +8,10 @@ from torch import Tensor, nn
 
 from lit_seg.commands.cli import main
 from lit_seg.commands.export import ExportError, capture, check, export, exportable
-from lit_seg.networks import create_model
+from lit_seg.networks import create_model, list_models
 
-# The architectures of PAPERS.md (and SegNet-Basic), with small backbones where the model has a choice.
-PAPER_MODELS = {
-    "fcn32s": {}, "fcn16s": {}, "fcn8s": {}, "segnet": {}, "segnet_basic": {},
+# Small backbones for the models of PAPERS.md that have a choice.
+SMALL_OPTIONS = {
     "pspnet": {"backbone": "resnet18"},
     "deeplabv2": {"backbone": "resnet18"},
     "deeplabv3": {"backbone": "resnet18", "multi_grid": None},
@@ -36,9 +35,9 @@ def random_net(name: str, **options: object) -> nn.Module:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PAPER_MODELS)
+@pytest.mark.parametrize("name", [*list_models(paper_only=True), "segnet_basic"])
 def test_paper_model_exports_matching_pytorch_at_two_sizes(name: str, tmp_path: Path) -> None:
-    net = random_net(name, **PAPER_MODELS[name])
+    net = random_net(name, **SMALL_OPTIONS.get(name, {}))
     for suffix in (".onnx", ".pt2"):
         path = tmp_path / f"{name}{suffix}"
         export(net, path, example_size=SIZES[0])

@@ -4,7 +4,8 @@ import torch
 from rich.table import Table
 from torch import nn
 
-from lit_seg.commands.models_table import count_parameters, forward_flops, model_table, render_table
+from lit_seg.commands.models_table import model_table, render_table
+from lit_seg.networks.costs import count_parameters, forward_flops
 from lit_seg.networks.registry import create_model
 from lit_seg.networks.smp import SMPModel
 

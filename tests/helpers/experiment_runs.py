@@ -4,6 +4,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from lit_seg.networks import list_models
 from tests.helpers.fakes import fake_ade20k, fake_camvid, fake_cityscapes, fake_nyudv2, fake_voc
 from tests.helpers.tiny_runs import REPO
 
@@ -18,9 +19,7 @@ FAKES: dict[str, Callable[[Path], Path]] = {
 }
 
 # The paper architectures, each with its own file under experiments/models/.
-PAPER_MODELS = (
-    "fcn32s", "fcn16s", "fcn8s", "segnet", "pspnet", "deeplabv2", "deeplabv3", "deeplabv3plus", "denseaspp", "refinenet",
-)
+PAPER_MODELS = tuple(list_models(paper_only=True))
 
 # Per model file: options that make the paper's network small and offline (no pretrained weights).
 _OFFLINE = ["--model.net.init_args.pretrained", "null"]

@@ -5,8 +5,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from lit_seg.commands.models_table import forward_flops
 from lit_seg.networks import create_model
+from lit_seg.networks.costs import forward_flops
 from lit_seg.networks.deeplabv3 import ASPP
 
 

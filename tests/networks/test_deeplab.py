@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from lit_seg.commands.models_table import count_parameters
 from lit_seg.networks import create_model, get_model_class
+from lit_seg.networks.costs import count_parameters
 from lit_seg.networks.deeplabv2 import DeepLabV2
 from lit_seg.networks.deeplabv3 import ASPP, DeepLabV3
 from lit_seg.networks.deeplabv3plus import DeepLabV3Plus
@@ -29,15 +29,12 @@ def test_registered(name: str, cls: type) -> None:
 @pytest.mark.parametrize(
     ("build", "expected"),
     [
-        (lambda: DeepLabV2(21), 44_048_532),
         (lambda: DeepLabV2(21, aspp="S"), 44_048_532),
         (lambda: DeepLabV2(21, aspp="LargeFOV"), RESNET101 + 2048 * 9 * 21 + 21),
-        (lambda: DeepLabV3(21), 58_040_661),
         (lambda: DeepLabV3(21, output_stride=8), 58_040_661),
-        (lambda: DeepLabV3Plus(21), 59_344_309),
     ],
 )
-def test_parameter_count_matches_reference(build, expected: int) -> None:
+def test_parameter_count_of_other_configurations(build, expected: int) -> None:
     with torch.device("meta"):
         model = build()
     assert count_parameters(model) == pytest.approx(expected, rel=0.005)

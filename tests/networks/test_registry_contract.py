@@ -1,9 +1,11 @@
-"""Every registered model honours the output contract and trains every parameter."""
+"""Every registered model honours the output contract and trains every parameter; every paper model
+matches the reference parameter counts of PAPERS.md recorded in the registry."""
 
 import pytest
 import torch
 
-from lit_seg.networks import create_model, get_model_class, list_models
+from lit_seg.networks import ReferenceCount, create_model, get_model_class, list_models, model_entry
+from lit_seg.networks.costs import count_parameters
 from tests.helpers.model_checks import assert_every_parameter_gets_a_gradient
 
 IMAGES = (2, 3, 97, 131)
@@ -43,6 +45,27 @@ def test_output_contract_and_gradients(name: str) -> None:
         outputs = model.eval()(torch.randn(1, *IMAGES[1:]))
     assert set(outputs) == {"out"}
     assert outputs["out"].shape == (1, NUM_CLASSES, *IMAGES[2:])
+
+
+REFERENCES = [(name, reference) for name in list_models(paper_only=True) for reference in model_entry(name).references]
+
+
+def test_the_ten_paper_models_each_have_a_reference_count() -> None:
+    paper = list_models(paper_only=True)
+    assert paper == [
+        "fcn32s", "fcn16s", "fcn8s", "segnet", "pspnet", "deeplabv2", "deeplabv3", "deeplabv3plus", "denseaspp", "refinenet",
+    ]
+    assert all(model_entry(name).references for name in paper)
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"), REFERENCES, ids=[f"{name}-{ref.description}" for name, ref in REFERENCES]
+)
+def test_parameter_count_matches_reference(name: str, reference: ReferenceCount) -> None:
+    with torch.device("meta"):
+        model = create_model(name, reference.num_classes, **reference.options)
+    expected = reference.params if reference.exact else pytest.approx(reference.params, rel=0.005)
+    assert count_parameters(model) == expected
 
 
 def test_unknown_name_lists_known_names() -> None:

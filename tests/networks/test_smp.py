@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from lit_seg.commands.models_table import count_parameters
 from lit_seg.networks import create_model, list_models
+from lit_seg.networks.costs import count_parameters
 from lit_seg.networks.smp import SMPModel
 
 ARCHITECTURES = [cls.__name__ for cls in smp.MODEL_ARCHITECTURES_MAPPING.values()]

@@ -28,11 +28,11 @@ from lit_seg.commands.benchmark.measure import (
     peak_memory_mb,
 )
 from lit_seg.commands.benchmark.synthetic import write_folder_dataset
-from lit_seg.commands.models_table import forward_flops
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.data.datasets.folder import FolderDataModule
 from lit_seg.evaluation.tables import markdown_table
 from lit_seg.networks import create_model, get_model_class
+from lit_seg.networks.costs import forward_flops
 
 # The ladder: from the plain baseline, one speed option added per rung.
 LADDER = (
