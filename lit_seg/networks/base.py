@@ -11,11 +11,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def resize_to(logits: Tensor, size: torch.Size | tuple[int, int]) -> Tensor:
-    """Bilinearly resizes ``logits`` to ``size`` (a no-op when it already has that size)."""
+def resize_to(logits: Tensor, size: torch.Size | tuple[int, int], align_corners: bool = False) -> Tensor:
+    """Bilinearly resizes ``logits`` to ``size`` (a no-op when it already has that size).
+
+    ``align_corners=True`` maps corner pixels onto corner pixels, as the released Caffe, TensorFlow
+    and early PyTorch code of several papers resizes (with crops of size 8k+1 in mind).
+    """
     if logits.shape[-2:] == tuple(size):
         return logits
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
 
 
 class SegmentationNet(nn.Module):
@@ -24,19 +28,23 @@ class SegmentationNet(nn.Module):
 
     Subclasses build ``backbone``, ``head`` and ``aux_head`` in ``__init__`` and call
     ``super().__init__(backbone, head, aux_head)``; they override ``forward`` only where their
-    paper needs it (FCN's cropping, SegNet's pooling indices).
+    paper needs it (FCN's cropping, SegNet's pooling indices). ``align_corners`` is the corner
+    convention of the final upsampling (see :func:`resize_to`).
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, aux_head: nn.Module | None = None) -> None:
+    def __init__(
+        self, backbone: nn.Module, head: nn.Module, aux_head: nn.Module | None = None, *, align_corners: bool = False
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.aux_head = aux_head
+        self.align_corners = align_corners
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         size = images.shape[-2:]
         features = self.backbone(images)
-        outputs = {"out": resize_to(self.head(features), size)}
+        outputs = {"out": resize_to(self.head(features), size, self.align_corners)}
         if self.training and self.aux_head is not None:
-            outputs["aux"] = resize_to(self.aux_head(features), size)
+            outputs["aux"] = resize_to(self.aux_head(features), size, self.align_corners)
         return outputs
