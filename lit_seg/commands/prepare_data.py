@@ -14,8 +14,8 @@ from PIL import Image
 from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
 
-from lit_seg.data.datasets.voc import bit_palette
 from lit_seg.data.io import DatasetError
+from lit_seg.data.palette import Palette, bit_palette, palette_table
 
 
 class DownloadError(RuntimeError):
@@ -142,10 +142,10 @@ def check_layout(root: Path, files: dict[str, int], lines: dict[str, int] | None
         raise DatasetError(f"the dataset under {root} is incomplete:\n  " + "\n  ".join(problems))
 
 
-def write_label_png(mask: np.ndarray, path: Path, palette: tuple[tuple[int, int, int], ...] = bit_palette(256)) -> None:
+def write_label_png(mask: np.ndarray, path: Path, palette: Palette = bit_palette(256)) -> None:
     """Writes a ``[H, W]`` uint8 label array as a palette PNG (atomically: no half-written files)."""
     image = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8), mode="P")
-    image.putpalette([value for colour in palette for value in colour])
+    image.putpalette(palette_table(palette).ravel().tolist())
     part = path.with_name(path.name + ".part")
     image.save(part, format="PNG")
     part.replace(path)

@@ -20,6 +20,7 @@ from lit_seg.data.dataset import SegmentationDataset, pad_collate
 from lit_seg.data.device_augment import DeviceAugment, RawSamples, raw_collate
 from lit_seg.data.image_files import ImageFiles, list_images, predict_collate
 from lit_seg.data.io import DatasetError, read_index_mask
+from lit_seg.data.palette import Palette
 from lit_seg.data.sampling import EpochSampler
 from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
 
@@ -50,7 +51,7 @@ class SegmentationDataModule(LightningDataModule):
     """
 
     class_names: tuple[str, ...] = ()
-    palette: tuple[tuple[int, int, int], ...] | None = None
+    palette: Palette | None = None
     ignore_index: int = 255
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD

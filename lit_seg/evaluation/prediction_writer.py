@@ -11,9 +11,9 @@ from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
+from lit_seg.data.palette import class_palette, colourise, palette_table
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.report import write_atomically
-from lit_seg.evaluation.samples import class_palette, colourise
 
 
 def output_paths(directory: Path, image: Path) -> tuple[Path, Path]:
@@ -24,9 +24,7 @@ def output_paths(directory: Path, image: Path) -> tuple[Path, Path]:
 def save_mask(labels: np.ndarray, palette: np.ndarray, path: Path) -> None:
     """Writes ``[H, W]`` labels as a palette PNG (each pixel's value is its class index)."""
     image = Image.fromarray(labels.astype(np.uint8))
-    table = np.zeros((256, 3), dtype=np.uint8)
-    table[: len(palette)] = palette
-    image.putpalette(table.ravel().tolist())  # mode L becomes P
+    image.putpalette(palette_table(palette).ravel().tolist())  # mode L becomes P
     write_atomically(path, lambda temporary: image.save(temporary, format="PNG"))
 
 
@@ -81,7 +79,8 @@ class SegmentationWriter(BasePredictionWriter):
         self._check_outputs(paths)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.failed, self.written, self._total = [], 0, len(paths)
-        self._palette = class_palette(trainer.datamodule)
+        data = trainer.datamodule
+        self._palette = class_palette(data.num_classes, data.palette)
         self._last_print = time.perf_counter()
 
     def _check_outputs(self, paths: list[Path]) -> None:

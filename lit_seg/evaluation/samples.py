@@ -9,24 +9,10 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
 
-from lit_seg.data.datamodule import SegmentationDataModule
-from lit_seg.data.datasets.voc import bit_palette
+from lit_seg.data.palette import class_palette, colourise
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.report import write_atomically
 from lit_seg.training.module import own_sizes
-
-
-def class_palette(data: SegmentationDataModule) -> np.ndarray:
-    """``[C, 3]`` uint8 colours: the dataset's palette, else the PASCAL VOC bit-interleaving scheme."""
-    return np.array(data.palette or bit_palette(data.num_classes), dtype=np.uint8)
-
-
-def colourise(mask: np.ndarray, palette: np.ndarray, ignore_index: int = 255) -> np.ndarray:
-    """An ``[H, W, 3]`` colour image of a label mask; ignored pixels are white."""
-    table = np.full((256, 3), 255, dtype=np.uint8)
-    table[: len(palette)] = palette
-    table[ignore_index] = 255
-    return table[mask.astype(np.uint8)]
 
 
 class PredictionSamples(Callback):
@@ -66,7 +52,7 @@ class PredictionSamples(Callback):
         if not trainer.is_global_zero or not self._samples or trainer.sanity_checking:
             return
         data = trainer.datamodule
-        palette = class_palette(data)
+        palette = class_palette(data.num_classes, data.palette)
         rows = [
             np.concatenate([image, colourise(mask, palette, data.ignore_index), colourise(pred, palette)], axis=1)
             for image, mask, pred in self._samples

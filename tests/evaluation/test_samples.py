@@ -7,7 +7,7 @@ from PIL import Image
 
 from lit_seg.commands.cli import run_cli
 from lit_seg.data import FolderDataModule
-from lit_seg.evaluation.samples import class_palette, colourise
+from lit_seg.data.palette import class_palette, colourise
 from tests.helpers.tiny_runs import tiny_fit_args
 
 
@@ -20,5 +20,5 @@ def test_fit_writes_the_sample_grid(shapes_root: Path, tmp_path: Path) -> None:
     data = FolderDataModule(str(shapes_root))
     data.setup("validate")
     first = data.datasets["val"][0]
-    truth = colourise(first["mask"].numpy(), class_palette(data), data.ignore_index)
+    truth = colourise(first["mask"].numpy(), class_palette(data.num_classes, data.palette), data.ignore_index)
     assert np.array_equal(grid[:side, side : 2 * side], truth)

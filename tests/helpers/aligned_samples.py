@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 
-from lit_seg.data.datasets.voc import bit_palette
+from lit_seg.data.palette import bit_palette
 from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 COLOURS = np.array(bit_palette(8), dtype=np.uint8)  # labels 0..7, colours 128 apart per channel

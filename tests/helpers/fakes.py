@@ -11,7 +11,7 @@ from scipy.sparse import csc_matrix
 
 from lit_seg.commands.prepare_data import build_voc_aug, convert_nyudv2
 from lit_seg.data.datasets.nyudv2 import CLASSES as NYU40_CLASSES
-from lit_seg.data.datasets.voc import bit_palette
+from lit_seg.data.palette import bit_palette
 
 HEIGHT, WIDTH = 40, 56
 

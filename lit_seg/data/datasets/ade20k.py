@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from lit_seg.data.datamodule import SegmentationDataModule
-from lit_seg.data.datasets.voc import bit_palette
+from lit_seg.data.palette import void_first
 
 # The first name of each line of the release's objectInfo150.txt, in label order 1..150.
 CLASSES = (
@@ -27,12 +27,6 @@ CLASSES = (
     "glass", "clock", "flag",
 )
 FOLDERS = {"train": "training", "val": "validation", "test": "validation"}
-
-
-def void_first(num_classes: int) -> tuple[tuple[tuple[int, int, int], ...], np.ndarray]:
-    """The palette and label map of a release whose stored label 0 is void and 1..N its classes:
-    the VOC colour map of the stored labels 1..N, and a table sending 0 to 255 and k to k - 1."""
-    return bit_palette(num_classes + 1)[1:], np.array([255, *range(num_classes)], dtype=np.uint8)
 
 
 class ADE20KDataModule(SegmentationDataModule):

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from lit_seg.data.datamodule import SegmentationDataModule
-from lit_seg.data.datasets.ade20k import void_first
+from lit_seg.data.palette import void_first
 
 # The className of classMapping40.mat, in label order 1..40 (its spelling kept).
 CLASSES = (

@@ -3,24 +3,12 @@
 from pathlib import Path
 
 from lit_seg.data.datamodule import SegmentationDataModule
+from lit_seg.data.palette import bit_palette
 
 CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )
-
-
-def bit_palette(count: int) -> tuple[tuple[int, int, int], ...]:
-    """The VOC colour map: the bits of label ``i`` spread, three at a time, over R, G and B from the top bit down."""
-    colours = []
-    for label in range(count):
-        rgb, value = [0, 0, 0], label
-        for shift in range(7, -1, -1):
-            for channel in range(3):
-                rgb[channel] |= ((value >> channel) & 1) << shift
-            value >>= 3
-        colours.append((rgb[0], rgb[1], rgb[2]))
-    return tuple(colours)
 
 
 class VOCDataModule(SegmentationDataModule):
