@@ -94,6 +94,7 @@ def timm_backbone(
     out_indices: Sequence[int],
     output_stride: int = 32,
     pretrained: str | None = None,
+    dilate_first_blocks: bool = False,
     **timm_options: object,
 ) -> nn.Module:
     """A timm model as a feature extractor.
@@ -104,9 +105,12 @@ def timm_backbone(
         output_stride: 8, 16 or 32; below 32 the last stages are dilated instead of strided.
         pretrained: ``None`` for random initialisation, ``"hub"`` for timm's default pretrained
             weights (needs the network), or a path to a safetensors / state-dict file.
+        dilate_first_blocks: in a dilated ResNet (stages ``layer1``..``layer4``), give the first
+            block of each dilated stage the stage's rate too, as PSPNet's released ResNet does
+            (hszhao/semseg); timm, like torchvision, gives that block the previous stage's rate.
         **timm_options: further arguments of the timm model (e.g. ``drop_path_rate``).
     """
-    return timm_model(
+    features = timm_model(
         name,
         pretrained,
         features_only=True,
@@ -114,3 +118,20 @@ def timm_backbone(
         output_stride=output_stride,
         **timm_options,
     )
+    if dilate_first_blocks:
+        stages = [stage for stage_name, stage in features.named_children() if stage_name.startswith("layer")]
+        if not stages:
+            raise ValueError(f"dilate_first_blocks needs a ResNet with stages layer1..layer4; {name} has none")
+        for stage in stages:
+            _dilate_stage(stage)
+    return features
+
+
+def _dilate_stage(stage: nn.Module) -> None:
+    """Sets every spatial conv of a ResNet stage to the stage's rate, the largest dilation in it
+    (a no-op for an undilated stage)."""
+    convs = [m for m in stage.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    rate = max(conv.dilation[0] for conv in convs)
+    for conv in convs:
+        conv.dilation = (rate, rate)
+        conv.padding = tuple(rate * (k - 1) // 2 for k in conv.kernel_size)
