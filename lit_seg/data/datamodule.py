@@ -22,7 +22,7 @@ from lit_seg.data.image_files import ImageFiles, list_images, predict_collate
 from lit_seg.data.io import DatasetError, read_index_mask
 from lit_seg.data.palette import Palette
 from lit_seg.data.sampling import EpochSampler
-from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
+from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Augmentation, eval_transforms, train_transforms
 
 
 class SegmentationDataModule(LightningDataModule):
@@ -78,11 +78,10 @@ class SegmentationDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
-        self.crop_size = tuple(crop_size)
-        self.scale_range = tuple(scale_range)
-        self.hflip = hflip
-        self.rotation = rotation
-        self.photometric = photometric
+        self.augmentation = Augmentation(
+            tuple(crop_size), tuple(scale_range), self.ignore_index, hflip, rotation, photometric,
+            tuple(self.mean), tuple(self.std),
+        )
         self.cache = cache
         self.cache_dir = Path(cache_dir) if cache_dir else self.root / ".lit_seg_cache"
         self.device_augment = device_augment
@@ -136,13 +135,10 @@ class SegmentationDataModule(LightningDataModule):
                 raise DatasetError(f"{type(self).__name__}: split {split!r} lists image {image}, which does not exist")
             if not mask.is_file():
                 raise DatasetError(f"image {image} has no mask: expected {mask}")
-        if train:
-            transform = train_transforms(
-                self.crop_size, self.scale_range, self.ignore_index, self.hflip, self.rotation,
-                self.photometric, self.mean, self.std,
-            )
-        else:
+        if not train:
             transform = eval_transforms(self.mean, self.std)
+        else:  # device_augment: the loader only decodes, and batch_augment does the rest
+            transform = None if self.device_augment else train_transforms(self.augmentation)
         dataset = SegmentationDataset(
             pairs, self.num_classes, self.ignore_index, transform, self.label_map(), self.read_mask
         )
@@ -197,10 +193,7 @@ class SegmentationDataModule(LightningDataModule):
     @cached_property
     def batch_augment(self) -> DeviceAugment:
         """The ``device_augment`` training augmentation, built on first use."""
-        return DeviceAugment(
-            self.crop_size, self.scale_range, self.ignore_index, self.hflip, self.rotation,
-            self.photometric, self.mean, self.std,
-        )
+        return DeviceAugment(self.augmentation)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

@@ -1,6 +1,6 @@
 """Training augmentation of whole batches on the device: random scale, rotation, crop, flip, colour jitter."""
 
-from collections.abc import Sequence
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 from lit_seg.data.dataset import SegmentationDataset, pad_stack
 from lit_seg.data.sampling import sample_seed
-from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, JITTER
+from lit_seg.data.transforms import JITTER, Augmentation
 
 # One uniform number per random choice of a sample, in this order.
 DRAWS = ("scale", "rotation", "crop_y", "crop_x", "flip", "brightness", "contrast", "saturation", "hue")
@@ -60,6 +60,7 @@ def raw_collate(samples: list[dict[str, Tensor | str]], ignore_index: int = 255)
     }
 
 
+# Not kornia 0.9: its warps ignore each sample's own size in a padded batch, and its jitter is 6e-5 off torchvision's.
 class DeviceAugment:
     """The training transforms of ``train_transforms``, applied to a raw batch on its device.
 
@@ -71,35 +72,11 @@ class DeviceAugment:
     saturation, hue, in this fixed order, with ColorJitter's ranges) and normalisation.
 
     Args:
-        crop_size: output ``(height, width)``.
-        scale_range: random-scale range.
-        ignore_index: the mask's fill value.
-        hflip: random horizontal flips.
-        rotation: maximum random rotation in degrees (0 = none).
-        photometric: random brightness/contrast/saturation/hue.
-        mean: per-channel mean for normalisation (of images scaled to [0, 1]).
-        std: per-channel standard deviation for normalisation.
+        augmentation: what to apply, as the CPU path's :func:`lit_seg.data.transforms.train_transforms`.
     """
 
-    def __init__(
-        self,
-        crop_size: tuple[int, int],
-        scale_range: tuple[float, float] = (0.5, 2.0),
-        ignore_index: int = 255,
-        hflip: bool = True,
-        rotation: float = 0.0,
-        photometric: bool = False,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
-    ) -> None:
-        self.crop_size = tuple(crop_size)
-        self.scale_range = tuple(scale_range)
-        self.ignore_index = ignore_index
-        self.hflip = hflip
-        self.rotation = rotation
-        self.photometric = photometric
-        self.mean = tuple(mean)
-        self.std = tuple(std)
+    def __init__(self, augmentation: Augmentation) -> None:
+        self.augmentation = augmentation
 
     @torch.no_grad()
     def __call__(self, batch: dict[str, Tensor | list[str]]) -> dict[str, Tensor | list[str]]:
@@ -110,14 +87,14 @@ class DeviceAugment:
         grid = self.sampling_grid(batch["sizes"].float(), draws, images.shape[-2:])
         image = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False) / 255
         # Sampled as (label - ignore), the zeros outside the image come out as the ignore label.
-        offset_masks = masks.float().unsqueeze(1) - self.ignore_index
+        ignore_index = self.augmentation.ignore_index
+        offset_masks = masks.float().unsqueeze(1) - ignore_index
         mask = F.grid_sample(offset_masks, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-        mask = mask.squeeze(1).round().long() + self.ignore_index
-        if self.photometric:
+        mask = mask.squeeze(1).round().long() + ignore_index
+        if self.augmentation.photometric:
             factors = {name: 1 + (2 * draws[name] - 1) * JITTER[name] for name in ("brightness", "contrast", "saturation")}
             image = colour_jitter(image, **factors, hue=(2 * draws["hue"] - 1) * JITTER["hue"])
-        mean = image.new_tensor(self.mean).view(1, 3, 1, 1)
-        std = image.new_tensor(self.std).view(1, 3, 1, 1)
+        mean, std = (_per_channel(values, image.device) for values in (self.augmentation.mean, self.augmentation.std))
         return {"image": (image - mean) / std, "mask": mask, "name": batch["name"]}
 
     def sampling_grid(self, sizes: Tensor, draws: dict[str, Tensor], padded: torch.Size) -> Tensor:
@@ -127,25 +104,26 @@ class DeviceAugment:
         Coordinates are continuous, pixel ``k`` spanning ``[k, k + 1)``, so that a scale maps pixel
         centres onto pixel centres as a resize does.
         """
-        crop_h, crop_w = self.crop_size
-        low, high = self.scale_range
+        crop_size, rotation = self.augmentation.crop_size, self.augmentation.rotation
+        crop_h, crop_w = crop_size
+        low, high = self.augmentation.scale_range
         scale = low + (high - low) * draws["scale"]
         scaled = (sizes * scale[:, None]).round().clamp(min=1)  # [B, 2]: the RandomScale sizes
         # Crop offsets in the scaled image, uniform over the valid integers; negative = padded.
-        spare = scaled - scaled.new_tensor(self.crop_size)
+        spare = scaled - scaled.new_tensor(crop_size)
         start = spare.clamp(max=0) + (torch.stack([draws["crop_y"], draws["crop_x"]], 1) * (spare.abs() + 1)).floor()
         start = torch.minimum(start, spare.clamp(min=0))
         y = torch.arange(crop_h, device=sizes.device, dtype=sizes.dtype) + 0.5
         x = torch.arange(crop_w, device=sizes.device, dtype=sizes.dtype) + 0.5
         x = x.expand(len(sizes), -1)
-        if self.hflip:
+        if self.augmentation.hflip:
             x = torch.where((draws["flip"] < 0.5)[:, None], crop_w - x, x)
         y = start[:, 0, None, None] + y[None, :, None]  # [B, H, 1] in the scaled image
         x = start[:, 1, None, None] + x[:, None, :]  # [B, 1, W]
         y, x = torch.broadcast_tensors(y, x)
         inside = (y >= 0) & (y < scaled[:, 0, None, None]) & (x >= 0) & (x < scaled[:, 1, None, None])
-        if self.rotation:
-            angle = torch.deg2rad((2 * draws["rotation"] - 1) * self.rotation)[:, None, None]
+        if rotation:
+            angle = torch.deg2rad((2 * draws["rotation"] - 1) * rotation)[:, None, None]
             centre_y, centre_x = scaled[:, 0, None, None] / 2, scaled[:, 1, None, None] / 2
             cos, sin = angle.cos(), angle.sin()
             y, x = centre_y + cos * (y - centre_y) - sin * (x - centre_x), centre_x + sin * (y - centre_y) + cos * (x - centre_x)
@@ -168,9 +146,15 @@ def colour_jitter(images: Tensor, brightness: Tensor, contrast: Tensor, saturati
     return shift_hue(images, hue)
 
 
+@functools.cache
+def _per_channel(values: tuple[float, float, float], device: torch.device) -> Tensor:
+    """``values`` as a ``[1, 3, 1, 1]`` float32 tensor on ``device``, made once per values and device
+    (not per batch: building it is a host-to-device copy)."""
+    return torch.tensor(values, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+
+
 def _grey(images: Tensor) -> Tensor:
-    weights = images.new_tensor(_GREY).view(1, 3, 1, 1)
-    return (images * weights).sum(dim=1, keepdim=True)
+    return (images * _per_channel(_GREY, images.device)).sum(dim=1, keepdim=True)
 
 
 def _blend(images: Tensor, other: Tensor, factor: Tensor) -> Tensor:

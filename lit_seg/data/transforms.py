@@ -1,6 +1,7 @@
 """Paired image/mask transforms (torchvision v2): the mask is only ever resampled nearest."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -37,32 +38,46 @@ def _normalise(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform
     ]
 
 
-def train_transforms(
-    crop_size: tuple[int, int],
-    scale_range: tuple[float, float] = (0.5, 2.0),
-    ignore_index: int = 255,
-    hflip: bool = True,
-    rotation: float = 0.0,
-    photometric: bool = False,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> v2.Compose:
-    """Random scale, optional rotation, padded random crop, flip, optional colour jitter, normalise.
+@dataclass(frozen=True)
+class Augmentation:
+    """The training augmentation, one description for both paths that apply it: the CPU transforms
+    (:func:`train_transforms`) and the device's (:class:`lit_seg.data.device_augment.DeviceAugment`).
 
-    Padding and rotation fill the mask with ``ignore_index``, the image with zeros.
+    Attributes:
+        crop_size: output ``(height, width)``; smaller images are padded.
+        scale_range: random-scale range.
+        ignore_index: the mask's fill where padding and rotation leave no pixel (the image's is 0).
+        hflip: random horizontal flips.
+        rotation: maximum random rotation in degrees (0 = none).
+        photometric: random brightness/contrast/saturation/hue (factors in ``JITTER``'s ranges).
+        mean: per-channel mean of the normalisation (of images scaled to [0, 1]).
+        std: per-channel standard deviation of the normalisation.
     """
-    fill = {tv_tensors.Image: 0, tv_tensors.Mask: ignore_index}
+
+    crop_size: tuple[int, int]
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    ignore_index: int = 255
+    hflip: bool = True
+    rotation: float = 0.0
+    photometric: bool = False
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+def train_transforms(augmentation: Augmentation) -> v2.Compose:
+    """Random scale, optional rotation, padded random crop, flip, optional colour jitter, normalise."""
+    fill = {tv_tensors.Image: 0, tv_tensors.Mask: augmentation.ignore_index}
     steps: list[v2.Transform] = []
-    if scale_range != (1.0, 1.0):
-        steps.append(RandomScale(scale_range))
-    if rotation:
-        steps.append(v2.RandomRotation(rotation, interpolation=v2.InterpolationMode.BILINEAR, fill=fill))
-    steps.append(v2.RandomCrop(list(crop_size), pad_if_needed=True, fill=fill))
-    if hflip:
+    if augmentation.scale_range != (1.0, 1.0):
+        steps.append(RandomScale(augmentation.scale_range))
+    if augmentation.rotation:
+        steps.append(v2.RandomRotation(augmentation.rotation, interpolation=v2.InterpolationMode.BILINEAR, fill=fill))
+    steps.append(v2.RandomCrop(list(augmentation.crop_size), pad_if_needed=True, fill=fill))
+    if augmentation.hflip:
         steps.append(v2.RandomHorizontalFlip())
-    if photometric:
+    if augmentation.photometric:
         steps.append(v2.ColorJitter(**JITTER))
-    return v2.Compose(steps + _normalise(mean, std))
+    return v2.Compose(steps + _normalise(augmentation.mean, augmentation.std))
 
 
 def unnormalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

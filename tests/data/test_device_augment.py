@@ -13,6 +13,7 @@ from torchvision.transforms.v2 import functional as F
 from lit_seg.data import FolderDataModule
 from lit_seg.data.cache import CachedDataset, DecodedCache
 from lit_seg.data.device_augment import DRAWS, DeviceAugment, RawSamples, colour_jitter, raw_collate
+from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Augmentation
 from lit_seg.training.module import SegmentationModule
 from tests.helpers.aligned_samples import PIPELINES, assert_aligned, block_sample, to_uint8
 from tests.helpers.nets import TinyNet
@@ -33,18 +34,19 @@ def test_unit_scale_full_crop_reproduces_the_sample_and_flip_mirrors_it() -> Non
     image = torch.randint(0, 256, image.shape, dtype=torch.uint8, generator=rng)  # every pixel distinct-ish
     draws = torch.rand(1, len(DRAWS), generator=rng)
     draws[:, DRAWS.index("flip")] = 0.9
-    out = DeviceAugment((16, 24), (1.0, 1.0), hflip=True, **PLAIN)(raw_batch([(image, mask)], draws))
+    out = DeviceAugment(Augmentation((16, 24), (1.0, 1.0), hflip=True, **PLAIN))(raw_batch([(image, mask)], draws))
     assert torch.allclose(out["image"][0] * 255, image.float(), atol=1e-3)
     assert torch.equal(out["mask"][0], mask.long())
     draws[:, DRAWS.index("flip")] = 0.1
-    out = DeviceAugment((16, 24), (1.0, 1.0), hflip=True, **PLAIN)(raw_batch([(image, mask)], draws))
+    out = DeviceAugment(Augmentation((16, 24), (1.0, 1.0), hflip=True, **PLAIN))(raw_batch([(image, mask)], draws))
     assert torch.allclose(out["image"][0] * 255, image.float().flip(-1), atol=1e-3)
     assert torch.equal(out["mask"][0], mask.long().flip(-1))
 
 
 def test_doubling_repeats_each_mask_pixel() -> None:
     image, mask = block_sample(1, height=16, width=24, block=4)
-    out = DeviceAugment((32, 48), (2.0, 2.0), hflip=False)(raw_batch([(image, mask)], torch.zeros(1, len(DRAWS))))
+    augment = DeviceAugment(Augmentation((32, 48), (2.0, 2.0), hflip=False))
+    out = augment(raw_batch([(image, mask)], torch.zeros(1, len(DRAWS))))
     assert torch.equal(out["mask"][0], mask.long().repeat_interleave(2, 0).repeat_interleave(2, 1))
 
 
@@ -53,11 +55,11 @@ def test_image_and_mask_stay_aligned(name: str) -> None:
     """As for the CPU transforms, on a batch of samples of different sizes (padded together)."""
     options = PIPELINES[name]
     samples = [block_sample(seed, height=64 - 8 * seed, width=96 - 8 * seed) for seed in range(4)]
-    augment = DeviceAugment(**options)
+    augment = DeviceAugment(options)
     for seed in range(3):
         draws = torch.rand(len(samples), len(DRAWS), generator=torch.Generator().manual_seed(seed))
         out = augment(raw_batch(samples, draws))
-        assert out["image"].shape[-2:] == out["mask"].shape[-2:] == options["crop_size"]
+        assert out["image"].shape[-2:] == out["mask"].shape[-2:] == options.crop_size
         for image, mask in zip(out["image"], out["mask"].numpy()):
             assert_aligned(image, mask, f"{name}, seed {seed}")
 
@@ -65,9 +67,10 @@ def test_image_and_mask_stay_aligned(name: str) -> None:
 def test_flips_and_rotations_do_happen() -> None:
     image, mask = block_sample(0)
     draws = torch.rand(20, len(DRAWS), generator=torch.Generator().manual_seed(0))
-    masks = DeviceAugment((64, 96), (1.0, 1.0), hflip=True)(raw_batch([(image, mask)] * 20, draws))["mask"]
+    batch = raw_batch([(image, mask)] * 20, draws)
+    masks = DeviceAugment(Augmentation((64, 96), (1.0, 1.0), hflip=True))(batch)["mask"]
     assert any(torch.equal(m, mask.long().flip(-1)) for m in masks) and any(torch.equal(m, mask.long()) for m in masks)
-    rotated = DeviceAugment((64, 96), (1.0, 1.0), hflip=False, rotation=30.0)(raw_batch([(image, mask)] * 20, draws))["mask"]
+    rotated = DeviceAugment(Augmentation((64, 96), (1.0, 1.0), hflip=False, rotation=30.0))(batch)["mask"]
     assert (rotated[:, [0, 0, -1, -1], [0, -1, 0, -1]] == 255).any(dim=1).all()
 
 
@@ -79,7 +82,7 @@ def test_mask_values_are_never_interpolated() -> None:
         (torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)), torch.from_numpy(rng.choice(labels, (h, w))))
         for h, w in ((40, 56), (33, 47))
     ]
-    augment = DeviceAugment((48, 64), (0.5, 2.0), hflip=True, rotation=20.0, photometric=True)
+    augment = DeviceAugment(Augmentation((48, 64), (0.5, 2.0), hflip=True, rotation=20.0, photometric=True))
     for seed in range(10):
         out = augment(raw_batch(samples, torch.rand(2, len(DRAWS), generator=torch.Generator().manual_seed(seed))))
         assert out["mask"].dtype == torch.int64 and out["image"].dtype == torch.float32
@@ -89,7 +92,8 @@ def test_mask_values_are_never_interpolated() -> None:
 def test_padding_fills_mask_with_ignore_and_image_with_zero() -> None:
     image, mask = block_sample(0, height=32, width=48)
     draws = torch.rand(1, len(DRAWS), generator=torch.Generator().manual_seed(3))
-    out = DeviceAugment((64, 96), (1.0, 1.0), ignore_index=250, hflip=False)(raw_batch([(image, mask)], draws))
+    augment = DeviceAugment(Augmentation((64, 96), (1.0, 1.0), ignore_index=250, hflip=False))
+    out = augment(raw_batch([(image, mask)], draws))
     padded = out["mask"][0] == 250
     assert padded.sum() == 64 * 96 - 32 * 48
     assert np.allclose(to_uint8(out["image"][0])[padded.numpy()], 0, atol=1e-3)
@@ -110,7 +114,8 @@ def test_colour_jitter_matches_torchvision_sample_by_sample() -> None:
 def test_photometric_jitter_leaves_the_mask_alone() -> None:
     image, mask = block_sample(1)
     draws = torch.rand(1, len(DRAWS), generator=torch.Generator().manual_seed(0))
-    out = DeviceAugment((64, 96), (1.0, 1.0), hflip=False, photometric=True)(raw_batch([(image, mask)], draws))
+    augment = DeviceAugment(Augmentation((64, 96), (1.0, 1.0), hflip=False, photometric=True))
+    out = augment(raw_batch([(image, mask)], draws))
     assert torch.equal(out["mask"][0], mask.long())
     assert not np.allclose(to_uint8(out["image"][0]), image.permute(1, 2, 0).numpy(), atol=2)
 
@@ -137,6 +142,16 @@ def test_raw_draws_depend_on_seed_epoch_and_index_only(shapes_root: Path) -> Non
     assert torch.equal(raw[(1, 3)]["draws"], raw[(1, 3)]["draws"])
     assert not torch.equal(raw[(1, 3)]["draws"], raw[(2, 3)]["draws"])
     assert raw[(1, 3)]["image"].dtype == torch.uint8 and raw[(1, 3)]["mask"].dtype == torch.uint8
+
+
+def test_both_paths_take_the_datamodule_s_one_augmentation(shapes_root: Path) -> None:
+    options = {"crop_size": [32, 40], "scale_range": [0.75, 1.5], "hflip": False, "rotation": 10.0, "photometric": True}
+    cpu = FolderDataModule(str(shapes_root), **options)
+    device = FolderDataModule(str(shapes_root), device_augment=True, **options)
+    expected = Augmentation((32, 40), (0.75, 1.5), 255, False, 10.0, True, IMAGENET_MEAN, IMAGENET_STD)
+    assert cpu.augmentation == device.augmentation == device.batch_augment.augmentation == expected
+    assert cpu.dataset("train", train=True).transform is not None
+    assert device.dataset("train", train=True).dataset.transform is None  # the loader builds no CPU transforms
 
 
 class BatchShapes(Callback):

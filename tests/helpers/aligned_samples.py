@@ -5,7 +5,7 @@ import torch
 from torchvision import tv_tensors
 
 from lit_seg.data.palette import bit_palette
-from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Augmentation
 
 COLOURS = np.array(bit_palette(8), dtype=np.uint8)  # labels 0..7, colours 128 apart per channel
 
@@ -41,10 +41,10 @@ def interior(mask: np.ndarray, radius: int = 2) -> np.ndarray:
 
 
 PIPELINES = {
-    "scale": {"crop_size": (64, 96), "scale_range": (0.5, 2.0), "hflip": False},
-    "crop": {"crop_size": (48, 40), "scale_range": (1.0, 1.0), "hflip": False},
-    "padded crop": {"crop_size": (80, 112), "scale_range": (1.0, 1.0), "hflip": False},
-    "flip": {"crop_size": (64, 96), "scale_range": (1.0, 1.0), "hflip": True},
-    "rotation": {"crop_size": (64, 96), "scale_range": (1.0, 1.0), "hflip": False, "rotation": 30.0},
-    "all": {"crop_size": (56, 72), "scale_range": (0.5, 2.0), "hflip": True, "rotation": 15.0},
+    "scale": Augmentation((64, 96), (0.5, 2.0), hflip=False),
+    "crop": Augmentation((48, 40), (1.0, 1.0), hflip=False),
+    "padded crop": Augmentation((80, 112), (1.0, 1.0), hflip=False),
+    "flip": Augmentation((64, 96), (1.0, 1.0), hflip=True),
+    "rotation": Augmentation((64, 96), (1.0, 1.0), hflip=False, rotation=30.0),
+    "all": Augmentation((56, 72), (0.5, 2.0), hflip=True, rotation=15.0),
 }
