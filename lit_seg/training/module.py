@@ -1,6 +1,7 @@
 """The LightningModule that trains and evaluates any segmentation network."""
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from lightning import LightningModule
@@ -27,6 +28,11 @@ def own_sizes(batch: Batch) -> list[tuple[int, int]]:
     return [tuple(batch["image"].shape[-2:])] * len(batch["image"])
 
 
+# Batch norms as torch and timm build them (timm's BatchNormAct2d is a BatchNorm2d), and after Lightning's
+# sync_batchnorm conversion.
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
 class ClassCountMismatch(ValueError):
     """The network's output channels differ from the dataset's number of classes."""
 
@@ -36,7 +42,7 @@ class BatchTooSmallForBatchNorm(ValueError):
 
 
 class SegmentationModule(LightningModule):
-    """Trains a network that maps images to ``{"out": logits}`` (+ ``"aux"`` in training).
+    """Trains a network that maps images to ``{"out": logits}`` (+ ``"aux"`` and ``"scales"`` in training).
 
     Args:
         net: a model class or builder called with ``num_classes`` (a YAML ``class_path`` such as
@@ -45,9 +51,16 @@ class SegmentationModule(LightningModule):
         class_names: names for per-class metrics; linked from the DataModule by the CLI.
         ignore_index: label excluded from loss and metrics; linked from the DataModule.
         class_weights: per-class loss weights (e.g. median-frequency balancing), or None.
-        aux_weight: weight of the auxiliary loss where the network returns ``"aux"``.
+        aux_weight: weight of the auxiliary loss where the network returns ``"aux"``; the logits of
+            ``"scales"`` (DeepLabV2's multi-scale inputs) each add a loss of weight 1.
+        loss_normalize: ``"weight_sum"`` divides the class-weighted loss by the labelled pixels' summed
+            weights (PyTorch's mean), ``"pixel_count"`` by their number (Caffe-SegNet's loss).
         optimizer: builds the optimizer from parameter groups.
         lr_multipliers: learning-rate multiplier per module-name prefix, e.g. ``{"net.backbone": 0.1}``.
+        bias_lr_multiplier: further multiplier of convolution and linear biases (Caffe's ``lr_mult: 2``).
+        bias_weight_decay: False exempts every bias from weight decay (Caffe's ``decay_mult: 0``).
+        frozen_batchnorm: module-name prefixes, e.g. ``["net.backbone"]``, whose batch norms are frozen:
+            always in eval mode (running statistics used, never updated) and affine parameters not trained.
         poly_power: power of the poly schedule, stepped per iteration over the trainer's total
             steps (0 keeps the rate constant).
         warmup_steps: linear warm-up iterations before the poly decay.
@@ -70,8 +83,12 @@ class SegmentationModule(LightningModule):
         ignore_index: int = 255,
         class_weights: list[float] | None = None,
         aux_weight: float = 0.4,
+        loss_normalize: Literal["weight_sum", "pixel_count"] = "weight_sum",
         optimizer: OptimizerCallable = torch.optim.SGD,
         lr_multipliers: dict[str, float] | None = None,
+        bias_lr_multiplier: float = 1.0,
+        bias_weight_decay: bool = True,
+        frozen_batchnorm: list[str] | None = None,
         poly_power: float = 0.9,
         warmup_steps: int = 0,
         channels_last: bool = False,
@@ -88,9 +105,14 @@ class SegmentationModule(LightningModule):
         if len(self.class_names) != num_classes:
             raise ClassCountMismatch(f"{len(self.class_names)} class names given for {num_classes} classes")
         self.ignore_index = ignore_index
-        self.criterion = SegmentationLoss(num_classes, ignore_index, class_weights, aux_weight)
+        self.criterion = SegmentationLoss(num_classes, ignore_index, class_weights, aux_weight, loss_normalize)
         self.optimizer_factory = optimizer
         self.lr_multipliers = lr_multipliers
+        self.bias_lr_multiplier = bias_lr_multiplier
+        self.bias_weight_decay = bias_weight_decay
+        self.frozen_batchnorm = frozen_batchnorm or []
+        for norm in self.frozen_batchnorms():
+            norm.requires_grad_(False).eval()
         self.poly_power = poly_power
         self.warmup_steps = warmup_steps
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -106,6 +128,26 @@ class SegmentationModule(LightningModule):
         self.val_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
         self.test_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
         self.confusion_matrix: Tensor | None = None  # of the last validate or test run, summed over processes
+
+    def frozen_batchnorms(self) -> list[nn.Module]:
+        """The batch norms under the ``frozen_batchnorm`` prefixes; a prefix over none is an error."""
+        found = {prefix: [] for prefix in self.frozen_batchnorm}
+        for name, module in self.named_modules():
+            if isinstance(module, _BATCH_NORMS):
+                for prefix in self.frozen_batchnorm:
+                    if name == prefix or name.startswith(prefix + "."):
+                        found[prefix].append(module)
+        empty = [prefix for prefix, norms in found.items() if not norms]
+        if empty:
+            raise ValueError(f"frozen_batchnorm: no batch norm is named {empty} or below it")
+        return [norm for norms in found.values() for norm in norms]
+
+    def train(self, mode: bool = True) -> "SegmentationModule":
+        """Sets the training mode, keeping the frozen batch norms in eval mode."""
+        super().train(mode)
+        for norm in self.frozen_batchnorms():
+            norm.eval()
+        return self
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         outputs = self.net(images.contiguous(memory_format=self.memory_format))
@@ -217,7 +259,8 @@ class SegmentationModule(LightningModule):
         return [self._labels(self.infer(crop), crop)[0] for crop in crops]
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(parameter_groups(self.named_parameters(), self.lr_multipliers))
+        groups = parameter_groups(self, self.lr_multipliers, self.bias_lr_multiplier, self.bias_weight_decay)
+        optimizer = self.optimizer_factory(groups)
         total_steps = int(self.trainer.estimated_stepping_batches)
         scheduler = poly_schedule(optimizer, total_steps, self.poly_power, self.warmup_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

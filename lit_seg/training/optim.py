@@ -1,34 +1,61 @@
-"""Parameter groups with per-module learning-rate multipliers, and the poly schedule with warm-up."""
-
-from collections.abc import Iterable
+"""Parameter groups with per-module learning-rate multipliers and Caffe's bias conventions, and the
+poly schedule with warm-up."""
 
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+# Layers whose bias Caffe trains at ``lr_mult: 2`` (Convolution, Deconvolution, InnerProduct); the shift of
+# a normalisation layer is a bias too, but SegNet's BN layers train it at 1x.
+_WEIGHT_LAYERS = (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear,
+)
+
 
 def parameter_groups(
-    named_parameters: Iterable[tuple[str, nn.Parameter]], lr_multipliers: dict[str, float] | None
+    module: nn.Module,
+    lr_multipliers: dict[str, float] | None = None,
+    bias_lr_multiplier: float = 1.0,
+    bias_weight_decay: bool = True,
 ) -> list[dict]:
-    """Groups trainable parameters by the longest matching name prefix in ``lr_multipliers``.
+    """Groups the trainable parameters of ``module`` by learning-rate multiplier and weight decay.
 
-    Example: ``{"net.backbone": 0.1}`` trains the backbone at a tenth of the base rate. The group
-    with multiplier 1 comes first. A prefix that matches no parameter is an error.
+    A parameter's multiplier is that of the longest name prefix in ``lr_multipliers`` that it lies
+    under (1 if none), times ``bias_lr_multiplier`` if it is the bias of a convolution or linear
+    layer. Example: ``{"net.head": 10.0}`` with ``bias_lr_multiplier=2`` trains the head's weights at
+    10x and its biases at 20x the base rate (DeepLabV2's ASPP). The group of weights at multiplier 1
+    comes first. A prefix that matches no parameter is an error.
+
+    Args:
+        module: the module whose ``named_parameters`` are grouped.
+        lr_multipliers: learning-rate multiplier per module-name prefix, e.g. ``{"net.backbone": 0.1}``.
+        bias_lr_multiplier: extra multiplier of convolution and linear biases (Caffe's ``lr_mult: 2``).
+        bias_weight_decay: False puts every bias, normalisation shifts included, in groups with
+            ``weight_decay`` 0 (Caffe's ``decay_mult: 0``).
     """
     lr_multipliers = lr_multipliers or {}
-    groups: dict[float, list[nn.Parameter]] = {1.0: []}
+    scaled_biases = {id(m.bias) for m in module.modules() if isinstance(m, _WEIGHT_LAYERS) and m.bias is not None}
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {(1.0, True): []}
     used = set()
-    for name, parameter in named_parameters:
+    for name, parameter in module.named_parameters():
         if not parameter.requires_grad:
             continue
         matches = [prefix for prefix in lr_multipliers if name == prefix or name.startswith(prefix + ".")]
         prefix = max(matches, key=len, default=None)
         used.add(prefix)
-        groups.setdefault(lr_multipliers[prefix] if prefix else 1.0, []).append(parameter)
+        multiplier = lr_multipliers[prefix] if prefix else 1.0
+        if id(parameter) in scaled_biases:
+            multiplier *= bias_lr_multiplier
+        decays = bias_weight_decay or name.rsplit(".", 1)[-1] != "bias"
+        groups.setdefault((multiplier, decays), []).append(parameter)
     unused = set(lr_multipliers) - used
     if unused:
         raise ValueError(f"lr_multipliers: no parameter is named {sorted(unused)} or below it")
-    return [{"params": params, "lr_multiplier": m} for m, params in groups.items() if params]
+    return [
+        {"params": params, "lr_multiplier": multiplier, **({} if decays else {"weight_decay": 0.0})}
+        for (multiplier, decays), params in groups.items()
+        if params
+    ]
 
 
 def poly_schedule(optimizer: Optimizer, total_steps: int, power: float = 0.9, warmup_steps: int = 0) -> LambdaLR:
