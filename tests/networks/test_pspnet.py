@@ -1,7 +1,9 @@
-"""PSPNet: parameter counts of the paper's configuration, output contract, pyramid and aux head."""
+"""PSPNet: the released configuration (deep stem, dilation of every block, align_corners), output
+contract, pyramid and aux head."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lit_seg.networks import create_model, get_model_class
@@ -22,6 +24,39 @@ def test_paper_configuration() -> None:
     assert model.backbone.feature_info.channels() == [1024, 2048]
     assert model.aux_head.conv[0].in_channels == 1024 and model.aux_head.conv[0].out_channels == 256
     assert model.head.bottleneck[0].in_channels == 4096 and model.head.bottleneck[0].out_channels == 512
+
+
+def test_default_backbone_is_the_released_deep_stem_resnet_with_every_block_dilated() -> None:
+    with torch.device("meta"):
+        backbone = PSPNet(21).backbone
+    stem = [m for m in backbone.conv1.modules() if isinstance(m, nn.Conv2d)]
+    assert [(conv.kernel_size, conv.out_channels) for conv in stem] == [((3, 3), 64), ((3, 3), 64), ((3, 3), 128)]
+    for stage, rate in ((backbone.layer3, 2), (backbone.layer4, 4)):
+        assert {(block.conv2.dilation, block.conv2.padding) for block in stage} == {((rate, rate), (rate, rate))}
+
+
+def test_first_blocks_take_the_previous_rate_without_dilate_first_blocks() -> None:
+    with torch.device("meta"):
+        backbone = PSPNet(21, dilate_first_blocks=False).backbone
+    assert (backbone.layer3[0].conv2.dilation, backbone.layer4[0].conv2.dilation) == ((1, 1), (2, 2))
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_every_bilinear_resize_follows_align_corners(monkeypatch, align_corners: bool) -> None:
+    """The pyramid's four upsamplings and the final upsampling of the logits and aux logits."""
+    calls = []
+
+    def recording_interpolate(*args, **kwargs):
+        calls.append((kwargs["mode"], kwargs["align_corners"]))
+        return interpolate(*args, **kwargs)
+
+    interpolate = F.interpolate
+    monkeypatch.setattr(F, "interpolate", recording_interpolate)
+    options = {} if align_corners else {"align_corners": False}
+    model = PSPNet(5, backbone="resnet18", **options).train()
+    with torch.no_grad():
+        model(torch.randn(2, 3, 33, 33))
+    assert calls == [("bilinear", align_corners)] * 6
 
 
 def test_forward_training_returns_out_and_aux_at_input_size() -> None:
