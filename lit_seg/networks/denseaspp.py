@@ -88,15 +88,22 @@ class _DenseAtrousLayer(nn.Sequential):
 
 
 class _DenseASPPHead(nn.Module):
-    """Densely connected atrous layers: each one reads the concatenation of the backbone output and
-    all previous layers' outputs (newest first, as in the official code); then Dropout2d 0.1 and a
-    1x1 conv to class scores. Convs are initialised with Kaiming-uniform weights, as officially.
+    """Densely connected atrous layers: each one reads the concatenation of the backbone output
+    (rectified first where ``rectify_input``) and all previous layers' outputs (newest first, as in
+    the official code); then Dropout2d 0.1 and a 1x1 conv to class scores. Convs are initialised
+    with Kaiming-uniform weights, as officially.
     """
 
     def __init__(
-        self, in_channels: int, num_classes: int, widths: tuple[int, int], rates: tuple[int, ...]
+        self,
+        in_channels: int,
+        num_classes: int,
+        widths: tuple[int, int],
+        rates: tuple[int, ...],
+        rectify_input: bool,
     ) -> None:
         super().__init__()
+        self.rectify_input = rectify_input
         self.layers = nn.ModuleList()
         for index, rate in enumerate(rates):
             self.layers.append(_DenseAtrousLayer(in_channels, widths, rate, leading_norm=index > 0))
@@ -108,7 +115,7 @@ class _DenseASPPHead(nn.Module):
                 nn.init.kaiming_uniform_(module.weight)
 
     def forward(self, features: list[Tensor]) -> Tensor:
-        x = features[-1]
+        x = features[-1].relu() if self.rectify_input else features[-1]
         for layer in self.layers:
             x = torch.cat([layer(x), x], dim=1)
         return self.classifier(self.dropout(x))
@@ -131,6 +138,14 @@ class DenseASPP(SegmentationNet):
     dilated by 2 and 4, a stride-1 transition halves the channels before ``norm5``), followed by
     densely connected atrous conv layers whose outputs are all concatenated for the classifier.
 
+    The defaults compute what the authors' released code computes (DeepMotionAIResearch/DenseASPP
+    ``models/DenseASPP.py``): the backbone map enters the dense concatenation, and so every atrous
+    layer and the classifier, rectified, because the first atrous layer's in-place ReLU rectifies
+    it; and the final x8 upsampling maps corners onto corners (``align_corners=True``, what
+    ``nn.Upsample`` did in the PyTorch 0.3 the release was trained with). For input sizes that are a
+    multiple of 8 the released network's output has the input size; for other sizes it has 8 times
+    the feature map's size, while this one is resized to the input size.
+
     Args:
         num_classes: number of output classes.
         backbone: the DenseNet, as a timm model name.
@@ -140,6 +155,10 @@ class DenseASPP(SegmentationNet):
         widths: (d0, d1), the widths of each atrous layer's 1x1 and 3x3 convs; ``None`` for the
             official values of the backbone (121: 128/64, 161: 512/128, 169: 336/168, 201: 480/240).
         rates: the dilation rates of the atrous layers, in order.
+        rectify_backbone_output: apply ReLU to the backbone's output before the dense
+            concatenation, as released; False concatenates the un-rectified ``norm5`` output (only
+            the first atrous layer's own input is rectified).
+        align_corners: the corner convention of the final upsampling; True as released.
     """
 
     def __init__(
@@ -150,7 +169,10 @@ class DenseASPP(SegmentationNet):
         pretrained: str | None = None,
         widths: tuple[int, int] | None = None,
         rates: tuple[int, ...] = (3, 6, 12, 18, 24),
+        rectify_backbone_output: bool = True,
+        align_corners: bool = True,
     ) -> None:
         features = _DilatedDenseNet(backbone, pretrained)
-        head = _DenseASPPHead(features.out_channels, num_classes, widths or _ASPP_WIDTHS[backbone], rates)
-        super().__init__(features, head)
+        widths = widths or _ASPP_WIDTHS[backbone]
+        head = _DenseASPPHead(features.out_channels, num_classes, widths, rates, rectify_backbone_output)
+        super().__init__(features, head, align_corners=align_corners)

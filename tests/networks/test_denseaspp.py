@@ -1,8 +1,10 @@
-"""DenseASPP: reference parameter counts, the output-stride-8 DenseNet, the dense atrous layers."""
+"""DenseASPP: reference parameter counts, the output-stride-8 DenseNet, the dense atrous layers, the
+released code's rectified backbone map and corner-aligned upsampling."""
 
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
@@ -50,6 +52,49 @@ def test_paper_configuration() -> None:
     assert {m.momentum for m in norms} == {3e-4}
     assert all(layer[-1].p == 0.1 for layer in layers) and model.head.dropout.p == 0.1
     assert model.head.classifier.in_channels == 512 + 5 * 64
+
+
+def run_with_hooks(model: DenseASPP, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eval-mode logits, the backbone's output and the classifier's input (the whole dense
+    concatenation, whose last channels are the backbone map)."""
+    seen = {}
+    model.backbone.register_forward_hook(lambda module, args, output: seen.update(backbone=output[0]))
+    model.head.classifier.register_forward_pre_hook(lambda module, args: seen.update(concat=args[0]))
+    with torch.no_grad():
+        logits = model.eval()(images)["out"]
+    return logits, seen["backbone"], seen["concat"]
+
+
+def test_backbone_map_enters_the_dense_concatenation_rectified() -> None:
+    torch.manual_seed(0)
+    model = DenseASPP(3, backbone="densenet121")
+    unrectified = DenseASPP(3, backbone="densenet121", rectify_backbone_output=False)
+    unrectified.load_state_dict(model.state_dict())
+    images = torch.randn(1, 3, 32, 48)
+
+    logits, backbone_map, concat = run_with_hooks(model, images)
+    assert backbone_map.min() < 0  # norm5 is a plain BN: its output has negative values
+    torch.testing.assert_close(concat[:, -backbone_map.shape[1] :], backbone_map.relu())
+    other_logits, backbone_map, concat = run_with_hooks(unrectified, images)
+    torch.testing.assert_close(concat[:, -backbone_map.shape[1] :], backbone_map)
+    assert not torch.allclose(logits, other_logits)
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_final_upsampling_follows_align_corners(monkeypatch, align_corners: bool) -> None:
+    calls = []
+
+    def recording_interpolate(*args, **kwargs):
+        calls.append((kwargs["mode"], kwargs["align_corners"]))
+        return interpolate(*args, **kwargs)
+
+    interpolate = F.interpolate
+    monkeypatch.setattr(F, "interpolate", recording_interpolate)
+    options = {} if align_corners else {"align_corners": False}
+    model = DenseASPP(3, backbone="densenet121", **options).eval()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 48))
+    assert calls == [("bilinear", align_corners)]
 
 
 def test_pretrained_weights_from_a_timm_file(tmp_path) -> None:
