@@ -2,12 +2,13 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lit_seg.networks import create_model, get_model_class
 from lit_seg.networks.costs import count_parameters
 from lit_seg.networks.deeplabv2 import DeepLabV2
-from lit_seg.networks.deeplabv3 import ASPP, DeepLabV3
+from lit_seg.networks.deeplabv3 import ASPP, DeepLabV3, SeparableConv
 from lit_seg.networks.deeplabv3plus import DeepLabV3Plus
 from tests.helpers.model_checks import assert_every_parameter_gets_a_gradient
 
@@ -84,18 +85,25 @@ def test_deeplabv2_sums_its_branches() -> None:
 # DeepLabV3
 
 
-@pytest.mark.parametrize(("output_stride", "rates"), [(16, [2, 4, 8]), (8, [4, 8, 16])])
-def test_deeplabv3_multi_grid_sets_layer4_rates(output_stride: int, rates: list[int]) -> None:
+@pytest.mark.parametrize("cls", [DeepLabV3, DeepLabV3Plus])
+@pytest.mark.parametrize(
+    ("output_stride", "layer3_rates", "layer4_rates"), [(16, [1] * 23, [2, 4, 8]), (8, [2] * 23, [4, 8, 16])]
+)
+def test_deeplab_resnet_rates_as_released(
+    cls: type, output_stride: int, layer3_rates: list[int], layer4_rates: list[int]
+) -> None:
+    """Multi-grid (1, 2, 4) in layer4, and every block of a dilated stage at its rate, the first
+    included (timm alone would give layer3's first block rate 1 at output stride 8)."""
     with torch.device("meta"):
-        model = DeepLabV3(21, output_stride=output_stride)
-    assert [block.conv2.dilation[0] for block in model.backbone.layer4] == rates
-    assert [block.conv2.padding[0] for block in model.backbone.layer4] == rates
+        model = cls(21, output_stride=output_stride)
+    for stage, rates in ((model.backbone.layer3, layer3_rates), (model.backbone.layer4, layer4_rates)):
+        assert [block.conv2.dilation[0] for block in stage] == [block.conv2.padding[0] for block in stage] == rates
 
 
-def test_deeplabv3_without_multi_grid_keeps_timm_rates() -> None:
+def test_deeplabv3_without_multi_grid_runs_every_unit_at_the_stage_rate() -> None:
     with torch.device("meta"):
         model = DeepLabV3(21, multi_grid=None)
-    assert [block.conv2.dilation[0] for block in model.backbone.layer4] == [1, 2, 2]
+    assert [block.conv2.dilation[0] for block in model.backbone.layer4] == [2, 2, 2]
 
 
 def test_multi_grid_needs_one_rate_per_conv() -> None:
@@ -104,11 +112,11 @@ def test_multi_grid_needs_one_rate_per_conv() -> None:
 
 
 def test_multi_grid_keeps_feature_size() -> None:
-    model = DeepLabV3(5, backbone="resnet50", atrous_rates=(1, 2, 3)).eval()
+    model = DeepLabV3(5, backbone="resnet50", output_stride=8, atrous_rates=(1, 2, 3)).eval()
     with torch.no_grad():
         (features,) = model.backbone(torch.randn(1, 3, 65, 65))
         outputs = model(torch.randn(1, 3, 65, 65))
-    assert features.shape == (1, 2048, 5, 5)
+    assert features.shape == (1, 2048, 9, 9)
     assert outputs["out"].shape == (1, 5, 65, 65)
 
 
@@ -180,6 +188,7 @@ def test_deeplabv3plus_paper_configuration() -> None:
     assert model.backbone.feature_info.reduction() == [4, 16]
     assert model.head.reduce[0].in_channels == 256
     assert [block.conv2.dilation[0] for block in model.backbone.layer4] == [2, 4, 8]
+    assert not any(isinstance(m, SeparableConv) for m in model.head.modules())
 
 
 def test_deeplabv3plus_on_aligned_xception65() -> None:
@@ -187,7 +196,78 @@ def test_deeplabv3plus_on_aligned_xception65() -> None:
     assert model.backbone.feature_info.channels() == [256, 2048]
     assert model.backbone.feature_info.reduction() == [4, 16]
     last_block = list(model.backbone.children())[-1]
-    assert [c.dilation[0] for c in convs_3x3(last_block)] == [2, 4, 8]
+    assert [c.dilation[0] for c in convs_3x3(last_block)] == [2, 2, 2]  # no multi-grid, as released
     outputs = model(torch.randn(IMAGES))
     assert outputs["out"].shape == (2, 5, 97, 131)
     assert_every_parameter_gets_a_gradient(model, outputs)
+
+
+def separable_convs(head: nn.Module) -> list[SeparableConv]:
+    return [m for m in head.modules() if isinstance(m, SeparableConv)]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "options", "separable"),
+    [("xception65", {}, True), ("resnet101", {}, False), ("resnet101", {"separable_convs": True}, True),
+     ("xception65", {"separable_convs": False}, False)],
+)
+def test_separable_convs_in_aspp_and_decoder_as_released_per_backbone(
+    backbone: str, options: dict, separable: bool
+) -> None:
+    with torch.device("meta"):
+        v3, v3plus = DeepLabV3(21, backbone=backbone, **options), DeepLabV3Plus(21, backbone=backbone, **options)
+    assert [c[0][0].dilation[0] for c in separable_convs(v3.head.aspp)] == ([6, 12, 18] if separable else [])
+    assert len(separable_convs(v3plus.head.aspp)) == (3 if separable else 0)
+    assert len(separable_convs(v3plus.head.fuse)) == (2 if separable else 0)
+    standard = [c for c in convs_3x3(v3plus.head) if c.groups == 1]
+    assert len(standard) == (0 if separable else 5)  # three ASPP branches and two decoder convs
+
+
+def test_separable_conv_is_depthwise_bn_relu_then_pointwise_bn_relu() -> None:
+    block = SeparableConv(304, 256, rate=12)
+    assert [type(m) for m in block.modules() if not isinstance(m, nn.Sequential)] == [
+        nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Conv2d, nn.BatchNorm2d, nn.ReLU
+    ]
+    depthwise, pointwise = block[0][0], block[1][0]
+    assert (depthwise.in_channels, depthwise.out_channels, depthwise.groups) == (304, 304, 304)
+    assert depthwise.kernel_size == (3, 3) and depthwise.dilation == depthwise.padding == (12, 12)
+    assert (pointwise.in_channels, pointwise.out_channels, pointwise.kernel_size) == (304, 256, (1, 1))
+    assert depthwise.bias is None and pointwise.bias is None
+    # truncated normals of std 0.33 and 0.06, cut at two deviations
+    assert depthwise.weight.abs().max() <= 0.66 and pointwise.weight.abs().max() <= 0.12
+    assert pointwise.weight.std().item() == pytest.approx(0.06 * 0.88, rel=0.05)
+
+
+@pytest.mark.parametrize("cls", [DeepLabV3, DeepLabV3Plus])
+def test_classifier_starts_from_a_truncated_normal_of_std_001(cls: type) -> None:
+    torch.manual_seed(0)
+    classifier = cls(21, backbone="resnet18", multi_grid=None).head.classifier
+    assert classifier.weight.abs().max() <= 0.02 and not classifier.bias.any()
+    # a normal truncated at two deviations has 0.88 times the deviation
+    assert classifier.weight.std().item() == pytest.approx(0.01 * 0.88, rel=0.05)
+
+
+@pytest.mark.parametrize("cls", [DeepLabV3, DeepLabV3Plus])
+def test_final_upsampling_aligns_corners(cls: type) -> None:
+    torch.manual_seed(0)
+    model = cls(5, backbone="resnet18", multi_grid=None).eval()
+    images = torch.randn(1, 3, 65, 97)
+    with torch.no_grad():
+        logits = model.head(model.backbone(images))
+        out = model(images)["out"]
+    torch.testing.assert_close(out, F.interpolate(logits, size=(65, 97), mode="bilinear", align_corners=True))
+    assert not torch.allclose(out, F.interpolate(logits, size=(65, 97), mode="bilinear"))
+
+
+def test_deeplabv3plus_decoder_upsampling_aligns_corners() -> None:
+    torch.manual_seed(0)
+    model = DeepLabV3Plus(5, backbone="resnet18", multi_grid=None).eval()
+    captured = {}
+    model.head.aspp.register_forward_hook(lambda m, i, o: captured.update(aspp=o))
+    model.head.fuse.register_forward_hook(lambda m, i, o: captured.update(fused_in=i[0]))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 65, 97))
+    encoded = captured["fused_in"][:, :256]
+    expected = F.interpolate(captured["aspp"], size=encoded.shape[-2:], mode="bilinear", align_corners=True)
+    torch.testing.assert_close(encoded, expected)
+    assert not torch.allclose(encoded, F.interpolate(captured["aspp"], size=encoded.shape[-2:], mode="bilinear"))
