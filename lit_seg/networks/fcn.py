@@ -86,21 +86,24 @@ class _VGG16(nn.Module):
 
 
 class _SkipFusion(nn.Module):
-    """Upsamples class scores 2x with a learned transposed convolution (kernel 4, no bias,
-    initialised bilinear) and adds the scores of a pool layer, cropped at the official offset.
+    """Upsamples class scores 2x with a transposed convolution (kernel 4, no bias, bilinear weights)
+    and adds the scores of a pool layer, cropped at the official offset.
 
     Args:
         num_classes: number of classes.
         pool_channels: channels of the pool layer.
         offset: where the pool scores are cropped.
         scale: fixed factor applied to the pool layer before scoring (1 except in "at-once" FCN-8s).
+        learnable: train the upsampler's weights from their bilinear start; False keeps them fixed
+            (``requires_grad`` off), as the released nets do (``lr_mult: 0``).
     """
 
-    def __init__(self, num_classes: int, pool_channels: int, offset: int, scale: float) -> None:
+    def __init__(self, num_classes: int, pool_channels: int, offset: int, scale: float, learnable: bool) -> None:
         super().__init__()
         self.upscore = nn.ConvTranspose2d(num_classes, num_classes, 4, stride=2, bias=False)
         with torch.no_grad():
             self.upscore.weight.copy_(torch.eye(num_classes)[:, :, None, None] * _bilinear_kernel(4))
+        self.upscore.weight.requires_grad_(learnable)
         self.score_pool = _score_layer(pool_channels, num_classes)
         self.offset = offset
         self.scale = scale
@@ -120,13 +123,14 @@ class _FCNHead(nn.Module):
         num_classes: number of classes.
         num_skips: 0 for FCN-32s, 1 for FCN-16s (pool4), 2 for FCN-8s (pool4 and pool3).
         at_once: scale pool4 by 0.01 and pool3 by 1e-4 before scoring, as in "at-once" FCN-8s.
+        learnable_upsampling: train the 2x upsamplers of the skip fusions (see :class:`_SkipFusion`).
     """
 
-    def __init__(self, num_classes: int, num_skips: int, at_once: bool) -> None:
+    def __init__(self, num_classes: int, num_skips: int, at_once: bool, learnable_upsampling: bool) -> None:
         super().__init__()
         self.score_fr = _score_layer(4096, num_classes)
         self.fusions = nn.ModuleList(
-            _SkipFusion(num_classes, channels, offset, scale if at_once else 1.0)
+            _SkipFusion(num_classes, channels, offset, scale if at_once else 1.0, learnable_upsampling)
             for channels, offset, scale in _SKIPS[:num_skips]
         )
         self.stride, self.offset = _FINAL_UPSAMPLING[num_skips]
@@ -150,11 +154,13 @@ class _FCN(SegmentationNet):
     logits have the input's size for any input size.
     """
 
-    def __init__(self, num_classes: int, num_skips: int, at_once: bool, pretrained: str | None) -> None:
+    def __init__(
+        self, num_classes: int, num_skips: int, at_once: bool, learnable_upsampling: bool, pretrained: str | None
+    ) -> None:
         backbone = _VGG16()
         if pretrained is not None:
             load_pretrained(backbone, pretrained, _VGG16_HUB_REPO)
-        super().__init__(backbone, _FCNHead(num_classes, num_skips, at_once))
+        super().__init__(backbone, _FCNHead(num_classes, num_skips, at_once, learnable_upsampling))
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         return {"out": self.head(self.backbone(images), images.shape[-2:])}
@@ -176,37 +182,53 @@ class FCN32s(_FCN):
     """
 
     def __init__(self, num_classes: int, *, pretrained: str | None = None) -> None:
-        super().__init__(num_classes, num_skips=0, at_once=False, pretrained=pretrained)
+        super().__init__(num_classes, num_skips=0, at_once=False, learnable_upsampling=False, pretrained=pretrained)
 
 
 @register_model(
     "fcn16s",
     paper="https://arxiv.org/abs/1411.4038",
-    # 134,357,354 without the learnable 2x upsampler (21 x 21 x 4 x 4 weights).
-    references=(ReferenceCount(134_364_410, 21, "21 classes, learnable 2x upsampler counted, fixed final not", exact=True),),
+    # The learnable 2x upsampler adds 21 x 21 x 4 x 4 = 7,056 weights.
+    references=(
+        ReferenceCount(134_357_354, 21, "21 classes, no upsampler trained (as released)", exact=True),
+        ReferenceCount(
+            134_364_410, 21, "21 classes, learnable 2x upsampler", {"learnable_upsampling": True}, exact=True
+        ),
+    ),
 )
 class FCN16s(_FCN):
     """FCN-16s from "Fully Convolutional Networks for Semantic Segmentation" (Long, Shelhamer and
     Darrell, CVPR 2015), https://arxiv.org/abs/1411.4038: fc7 scores upsampled 2x, plus pool4
     scores, upsampled 16x.
 
+    Every upsampler is a bilinear transposed convolution that is never trained, as in the released
+    net (shelhamer/fcn.berkeleyvision.org voc-fcn16s/net.py: ``lr_mult: 0`` on every deconvolution).
+
     Args:
         num_classes: number of classes.
+        learnable_upsampling: train the 2x upsampler from its bilinear start, as the paper describes.
         pretrained: weights of VGG16 (convolutions and fc6/fc7): ``None`` for random initialisation,
             ``"hub"`` for timm's ImageNet weights, or the path of a file with timm's ``vgg16`` keys.
     """
 
-    def __init__(self, num_classes: int, *, pretrained: str | None = None) -> None:
-        super().__init__(num_classes, num_skips=1, at_once=False, pretrained=pretrained)
+    def __init__(
+        self, num_classes: int, *, learnable_upsampling: bool = False, pretrained: str | None = None
+    ) -> None:
+        super().__init__(
+            num_classes, num_skips=1, at_once=False, learnable_upsampling=learnable_upsampling, pretrained=pretrained
+        )
 
 
 @register_model(
     "fcn8s",
     paper="https://arxiv.org/abs/1411.4038",
-    # PAPERS.md's 134,362,751 (no upsampler counted) plus the two learnable 2x upsamplers.
+    # PAPERS.md's 134,362,751 (no upsampler trained); the two learnable 2x upsamplers add 14,112 weights.
     references=(
-        ReferenceCount(134_376_863, 21, "21 classes, learnable 2x upsamplers counted, fixed final not", exact=True),
-        ReferenceCount(134_376_863, 21, "at-once, as above", {"at_once": True}, exact=True),
+        ReferenceCount(134_362_751, 21, "21 classes, no upsampler trained (as released)", exact=True),
+        ReferenceCount(134_362_751, 21, "at-once, as above", {"at_once": True}, exact=True),
+        ReferenceCount(
+            134_376_863, 21, "21 classes, learnable 2x upsamplers", {"learnable_upsampling": True}, exact=True
+        ),
     ),
 )
 class FCN8s(_FCN):
@@ -214,13 +236,28 @@ class FCN8s(_FCN):
     Darrell, CVPR 2015), https://arxiv.org/abs/1411.4038: FCN-16s's fused scores upsampled 2x,
     plus pool3 scores, upsampled 8x.
 
+    Every upsampler is a bilinear transposed convolution that is never trained, as in the released
+    nets (shelhamer/fcn.berkeleyvision.org voc-fcn8s/net.py and voc-fcn8s-atonce/net.py: ``lr_mult: 0``
+    on every deconvolution).
+
     Args:
         num_classes: number of classes.
         at_once: the "at-once" variant trained in one stage, which scales pool4 by 0.01 and pool3 by
             1e-4 before scoring them.
+        learnable_upsampling: train the two 2x upsamplers from their bilinear start, as the paper
+            describes.
         pretrained: weights of VGG16 (convolutions and fc6/fc7): ``None`` for random initialisation,
             ``"hub"`` for timm's ImageNet weights, or the path of a file with timm's ``vgg16`` keys.
     """
 
-    def __init__(self, num_classes: int, *, at_once: bool = False, pretrained: str | None = None) -> None:
-        super().__init__(num_classes, num_skips=2, at_once=at_once, pretrained=pretrained)
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        at_once: bool = False,
+        learnable_upsampling: bool = False,
+        pretrained: str | None = None,
+    ) -> None:
+        super().__init__(
+            num_classes, num_skips=2, at_once=at_once, learnable_upsampling=learnable_upsampling, pretrained=pretrained
+        )

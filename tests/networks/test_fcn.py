@@ -62,7 +62,7 @@ def test_final_upsampler_is_a_fixed_bilinear_buffer(name: str, final_kernel: int
     torch.testing.assert_close(interior, torch.ones_like(interior))
 
 
-def test_learned_upsamplers_start_bilinear_and_score_layers_zero() -> None:
+def test_2x_upsamplers_start_bilinear_and_score_layers_zero() -> None:
     head = FCN8s(21).head
     for fusion in head.fusions:
         weight = fusion.upscore.weight
@@ -70,6 +70,18 @@ def test_learned_upsamplers_start_bilinear_and_score_layers_zero() -> None:
         torch.testing.assert_close(weight[3, 3].sum(), torch.tensor(4.0))  # 2x upsampling: 4 = 2 * 2
         assert fusion.score_pool.weight.abs().sum() == 0 and fusion.score_pool.bias.abs().sum() == 0
     assert head.score_fr.weight.abs().sum() == 0
+
+
+@pytest.mark.parametrize("cls", [FCN16s, FCN8s])
+def test_2x_upsamplers_are_fixed_as_released_unless_learnable(cls: type) -> None:
+    """The released nets never train a deconvolution (lr_mult: 0); learnable_upsampling trains the 2x ones."""
+    with torch.device("meta"):
+        fixed, learnable = cls(21), cls(21, learnable_upsampling=True)
+    weights = 21 * 21 * 4 * 4 * len(fixed.head.fusions)
+    assert not any(fusion.upscore.weight.requires_grad for fusion in fixed.head.fusions)
+    assert all(fusion.upscore.weight.requires_grad for fusion in learnable.head.fusions)
+    assert count_parameters(learnable) - count_parameters(fixed) == weights
+    assert fixed.state_dict().keys() == learnable.state_dict().keys()
 
 
 @pytest.mark.parametrize("name", NAMES)
