@@ -33,7 +33,7 @@ def _conv_bn_layers(
 
 class _IndexedEncoder(nn.Module):
     """Stages of conv -> BN -> ReLU, each ending in a 2x2 max-pool of stride 2 (ceil mode) that keeps
-    its argmax indices.
+    its argmax indices; optionally after a local response normalisation of the input.
 
     timm's VGG cannot serve here: its pools neither return indices nor round up. With VGG16's stages
     the parameter names are those of timm's ``vgg16_bn`` (``features.<i>``), so its ImageNet weights
@@ -43,11 +43,15 @@ class _IndexedEncoder(nn.Module):
         stages: output channels of the convolutions of each stage.
         kernel_size: kernel size of every convolution.
         bias: whether the convolutions have a bias (redundant before BN).
+        input_lrn: normalise the input first, as Caffe's ``LRN`` layer with ``local_size: 5``,
+            ``alpha: 0.0001``, ``beta: 0.75`` (across channels, k = 1) does.
     """
 
-    def __init__(self, stages: Sequence[Sequence[int]], kernel_size: int, bias: bool) -> None:
+    def __init__(
+        self, stages: Sequence[Sequence[int]], kernel_size: int, bias: bool, input_lrn: bool = False
+    ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)] if input_lrn else []
         in_channels = 3
         for widths in stages:
             layers += _conv_bn_layers(in_channels, widths, kernel_size, bias, relu=True)
@@ -114,7 +118,10 @@ class _UnpoolingDecoder(nn.Module):
 class _EncoderDecoder(SegmentationNet):
     """SegNet's anatomy: the encoder is the backbone, the decoder the head, and the forward pass hands
     the pooling indices and pre-pool sizes from one to the other, so the logits come out at the
-    input's size. Every convolution starts from He initialisation, as in the paper.
+    input's size. Every convolution starts from He initialisation, as in the paper, and every BN
+    from scale 1 and shift 0.001, as in the released prototxts (alexgkendall/SegNet-Tutorial
+    ``Models/segnet_train.prototxt``, ``segnet_basic_train.prototxt``: ``msra`` weight filler,
+    ``shift_filler`` 0.001).
     """
 
     def __init__(self, encoder: _IndexedEncoder, decoder: _UnpoolingDecoder) -> None:
@@ -124,6 +131,9 @@ class _EncoderDecoder(SegmentationNet):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.constant_(module.bias, 1e-3)
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         return {"out": self.head(*self.backbone(images))}
@@ -174,22 +184,27 @@ class SegNetBasic(_EncoderDecoder):
 
     Four encoder stages (7x7 conv to 64 channels -> BN -> ReLU -> max-pool keeping indices) and four
     decoder stages (max-unpool -> 7x7 conv to 64 -> BN, no ReLU), then a 1x1 convolution to the
-    classes; trained from scratch. As the paper states, the convolutions before BN carry no bias. The
-    released Caffe model also applies LRN to the input, which is close to the identity on normalised
-    images and is left out here.
+    classes; trained from scratch. As in the released model (alexgkendall/SegNet-Tutorial
+    ``Models/segnet_basic_train.prototxt``), the input first passes a local response normalisation
+    and the convolutions before BN carry a bias.
 
     Args:
         num_classes: number of classes.
+        input_lrn: normalise the input across channels (Caffe's ``LRN``: ``local_size`` 5, ``alpha``
+            1e-4, ``beta`` 0.75) as released. On the raw 0-255 pixels the release feeds it, it divides
+            bright pixels by up to about 3.3; on mean/std-normalised images it is close to the identity.
+        conv_bias: give the convolutions before BN a bias, as released; the paper's text, and
+            PyTorch habit, leave it out (BN cancels it, so only the parameter count changes).
     """
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, *, input_lrn: bool = True, conv_bias: bool = True) -> None:
         super().__init__(
-            _IndexedEncoder(_BASIC_STAGES, kernel_size=7, bias=False),
+            _IndexedEncoder(_BASIC_STAGES, kernel_size=7, bias=conv_bias, input_lrn=input_lrn),
             _UnpoolingDecoder(
                 64,
                 _BASIC_STAGES,
                 kernel_size=7,
-                bias=False,
+                bias=conv_bias,
                 relu=False,
                 num_classes=num_classes,
                 classifier_kernel_size=1,

@@ -25,11 +25,12 @@ def test_registered(name: str, cls: type) -> None:
     assert get_model_class(name) is cls
 
 
-def test_segnet_basic_parameter_count() -> None:
+@pytest.mark.parametrize(("options", "biases"), [({}, 8 * 64), ({"conv_bias": False}, 0)])
+def test_segnet_basic_parameter_count(options: dict, biases: int) -> None:
     with torch.device("meta"):
-        # 7x7 convs without bias: 3->64 and seven 64->64, each with BN, then a 1x1 classifier
+        # 7x7 convs 3->64 and seven 64->64, each with BN (biases as released), then a 1x1 classifier
         basic = 3 * 49 * 64 + 7 * 64 * 49 * 64 + 8 * 2 * 64 + 64 * 11 + 11
-        assert count_parameters(SegNetBasic(11)) == basic
+        assert count_parameters(SegNetBasic(11, **options)) == basic + biases
 
 
 def test_segnet_layout() -> None:
@@ -52,9 +53,27 @@ def test_segnet_basic_layout() -> None:
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 9 and all(c.kernel_size == (7, 7) for c in convs[:-1])
     assert model.head.classifier is convs[-1] and convs[-1].kernel_size == (1, 1)
-    assert all(c.bias is None for c in convs[:-1])
+    assert all(c.bias is not None for c in convs)  # as released, biases before BN
     assert not any(isinstance(m, nn.ReLU) for m in model.head.modules())  # no ReLU in the decoder
     assert sum(isinstance(m, nn.MaxPool2d) for m in model.backbone.modules()) == 4
+    assert isinstance(model.backbone.features[0], nn.LocalResponseNorm)
+    with torch.device("meta"):
+        plain = SegNetBasic(11, input_lrn=False, conv_bias=False)
+    assert isinstance(plain.backbone.features[0], nn.Conv2d) and plain.backbone.features[0].bias is None
+
+
+def test_segnet_basic_input_lrn_is_caffes() -> None:
+    """Caffe's LRN across channels: x / (1 + alpha / n * sum of x^2 over n = 5 neighbouring channels)^beta."""
+    lrn = SegNetBasic(11).backbone.features[0]
+    images = torch.rand(2, 3, 5, 7) * 255  # the release feeds raw pixel values
+    window_sum = (images**2).sum(dim=1, keepdim=True)  # 5 channels centred on any of 3 span all 3
+    torch.testing.assert_close(lrn(images), images / (1 + 1e-4 / 5 * window_sum) ** 0.75)
+
+
+@pytest.mark.parametrize("cls", [SegNet, SegNetBasic])
+def test_batchnorm_starts_with_shift_0001_as_released(cls: type) -> None:
+    norms = [m for m in cls(5).modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(torch.all(n.weight == 1) and torch.all(n.bias == 1e-3) for n in norms)
 
 
 @pytest.mark.parametrize("name", ["segnet", "segnet_basic"])
