@@ -10,9 +10,8 @@ from typing import Any
 
 from jsonargparse import Namespace
 from lightning import LightningModule, Trainer
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichModelSummary, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from lit_seg.data.datamodule import SegmentationDataModule
@@ -23,7 +22,7 @@ from lit_seg.evaluation.samples import PredictionSamples
 from lit_seg.networks import get_model_class, list_models
 from lit_seg.training.checkpoints import LatestCheckpoint
 from lit_seg.training.clock import RunClock
-from lit_seg.training.loggers import WandbLogger
+from lit_seg.training.loggers import CSVLogger, WandbLogger
 from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, SegmentationModule
 from lit_seg.training.progress import LineProgressBar
 from lit_seg.training.seeding import EpochSeed
@@ -56,6 +55,31 @@ USER_ERRORS = (
 
 def _checkpoint_dir(root: str) -> str:
     return str(Path(root) / "checkpoints")
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def link_data_to_model(parser: LightningArgumentParser) -> None:
+    """Links the DataModule's class count, class names and ignore index into the model's arguments
+    of the same name, so that each is stated once, on the dataset."""
+    for name in DATA_TO_MODEL:
+        parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+
+def default_callbacks(terminal: bool) -> list[dict[str, str]]:
+    """The ``trainer.callbacks`` of every run (the checkpoint, sample and prediction callbacks are
+    option groups of their own): per-epoch seeding, the run clock, evaluation reports, and progress
+    and model summary that suit the output (rich in a ``terminal``, plain lines elsewhere)."""
+    callbacks = [EpochSeed, RunClock, EvaluationReportWriter]
+    callbacks += [RichProgressBar, RichModelSummary] if terminal else [LineProgressBar]
+    return [{"class_path": _class_path(callback)} for callback in callbacks]
+
+
+# The loggers of every run; the CLI sets their save_dir to trainer.default_root_dir and derives the
+# W&B project, group, name and tags of the run where they are None.
+DEFAULT_LOGGERS = [{"class_path": _class_path(CSVLogger)}, {"class_path": _class_path(WandbLogger)}]
 
 
 def split_total_batch(total: int, processes: int, max_per_process: int) -> tuple[int, int]:
@@ -134,8 +158,9 @@ class SegmentationCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for name in DATA_TO_MODEL:
-            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+        link_data_to_model(parser)
+        parser.set_defaults({"trainer.callbacks": default_callbacks(sys.stdout.isatty()), "trainer.logger": DEFAULT_LOGGERS})
+        parser.add_lightning_class_args(PredictionSamples, "samples")
         # Two checkpoint callbacks: the best by val/mIoU, and "last", which needs no metric and so
         # can also be written mid-epoch (last_checkpoint.every_n_train_steps) before any validation,
         # and at the end of fit.
@@ -169,17 +194,55 @@ class SegmentationCLI(LightningCLI):
         return self.config[self.subcommand] if self.subcommand else self.config
 
     def before_instantiate_classes(self) -> None:
+        config = self._subcommand_config()
         # The runs of a W&B sweep share one command line: each gets its own folder under the root.
         run_id = os.environ.get("WANDB_RUN_ID")
         if os.environ.get("WANDB_SWEEP_ID") and run_id:
-            config = self._subcommand_config()
             config.trainer.default_root_dir = str(Path(config.trainer.default_root_dir or "runs/default") / run_id)
             for group in ("checkpoint", "last_checkpoint"):
                 config[group].dirpath = _checkpoint_dir(config.trainer.default_root_dir)
+        self._complete_loggers(config)
+        # Honour enable_progress_bar / enable_model_summary false: Lightning refuses a progress bar
+        # callback beside the first and would still run a summary callback beside the second.
+        disabled = tuple(
+            kind for kind, flag in ((ProgressBar, "enable_progress_bar"), (ModelSummary, "enable_model_summary"))
+            if config.trainer.get(flag) is False
+        )
+        if disabled and config.trainer.callbacks:
+            config.trainer.callbacks = [
+                callback for callback in config.trainer.callbacks
+                if not issubclass(_import_class(callback.class_path), disabled)
+            ]
+
+    def _complete_loggers(self, config: Namespace) -> None:
+        """Writes the loggers' files under ``trainer.default_root_dir`` and names the W&B run
+        (:func:`wandb_names`) where the config leaves those options None; ``predict`` logs nothing."""
+        loggers = config.trainer.logger
+        if loggers is True:  # "the default loggers", as in Lightning
+            loggers = config.trainer.logger = [
+                Namespace(class_path=logger["class_path"], init_args=Namespace(save_dir=None)) for logger in DEFAULT_LOGGERS
+            ]
+        if not isinstance(loggers, list):
+            return
+        defaults = {logger["class_path"] for logger in DEFAULT_LOGGERS}
+        if self.subcommand == "predict" and all(logger.class_path in defaults for logger in loggers):
+            config.trainer.logger = False  # predictions go to files: there is no run to log
+            return
+        root = config.trainer.default_root_dir or "runs/default"
+        for logger in loggers:
+            options = logger.get("init_args")
+            if options is None or "save_dir" not in options:
+                continue
+            if options.save_dir is None:
+                options.save_dir = root
+            if issubclass(_import_class(logger.class_path), WandbLogger):
+                for key, value in wandb_names(config).items():
+                    if options.get(key) is None:
+                        options[key] = value
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
-        total = self._get(self.config, "total_batch_size")
+        total = self._subcommand_config().get("total_batch_size")
         if total is None:
             return
         trainer = self.trainer
@@ -191,19 +254,10 @@ class SegmentationCLI(LightningCLI):
         accumulated = trainer.accumulate_grad_batches
         rank_zero_info(f"total batch {total} = {processes} processes x batch {batch} x {accumulated} accumulated")
 
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
-        root = config.get("default_root_dir") or "runs/default"
-        if config.get("logger") in (None, True) and self.subcommand == "predict":
-            config["logger"] = False  # predictions go to files: there is no run to log
-        elif config.get("logger") in (None, True):
-            names = wandb_names(self._subcommand_config())
-            config["logger"] = [CSVLogger(save_dir=root, name=""), WandbLogger(save_dir=root, **names)]
-        callbacks = list(callbacks) + [PredictionSamples(), EpochSeed(), RunClock(), EvaluationReportWriter()]
-        if config.get("enable_progress_bar", True) is not False:
-            callbacks.append(RichProgressBar() if sys.stdout.isatty() else LineProgressBar())
-            if sys.stdout.isatty() and config.get("enable_model_summary", True) is not False:
-                callbacks.append(RichModelSummary(max_depth=2))
-        return super()._instantiate_trainer(config, callbacks)
+
+def _import_class(class_path: str) -> type:
+    module, name = class_path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
 
 
 def _one_line(error: BaseException) -> str:

@@ -17,7 +17,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 from torch import Tensor, nn
 from torch.export import Dim, ExportedProgram
 
-from lit_seg.commands.cli import DATA_TO_MODEL
+from lit_seg.commands.cli import link_data_to_model
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.networks.backbones import load_state_dict
 from lit_seg.training.module import SegmentationModule
@@ -196,8 +196,7 @@ def load_trained(config: Path, checkpoint: Path | None) -> tuple[SegmentationMod
     parser = LightningArgumentParser()
     parser.add_lightning_class_args(SegmentationModule, "model")
     parser.add_lightning_class_args(SegmentationDataModule, "data", subclass_mode=True)
-    for name in DATA_TO_MODEL:
-        parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+    link_data_to_model(parser)
     settings = yaml.safe_load(config.read_text())
     objects = parser.instantiate(parser.parse_object({"model": settings["model"], "data": settings["data"]}))
     model = objects.model

@@ -17,6 +17,7 @@ from lit_seg.evaluation.inference import Inference
 from lit_seg.evaluation.metrics import flatten_results, segmentation_metrics
 from lit_seg.training.losses import SegmentationLoss
 from lit_seg.training.optim import parameter_groups, poly_schedule
+from lit_seg.training.shims import logs_this_step
 
 Batch = dict[str, Tensor | list[str]]
 
@@ -191,9 +192,7 @@ class SegmentationModule(LightningModule):
                 f"training loss is {losses['loss'].item()} at step {self.global_step} "
                 f"(epoch {self.current_epoch}, batch {batch_idx}); the last checkpoint is the last good state"
             )
-        # Only on the steps whose values reach the loggers (every log_every_n_steps, as Lightning decides
-        # it): each self.log costs ~1 ms of CPU time, a few % of a small model's step.
-        if self.trainer._logger_connector.should_update_logs or self.trainer.fast_dev_run:
+        if logs_this_step(self.trainer):  # each self.log costs ~1 ms of CPU
             self.log_dict({f"train/loss_{k}" if k != "loss" else "train/loss": v for k, v in losses.items()}, prog_bar=False)
             self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
         return losses["loss"]
