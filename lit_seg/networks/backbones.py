@@ -95,6 +95,7 @@ def timm_backbone(
     output_stride: int = 32,
     pretrained: str | None = None,
     dilate_first_blocks: bool = False,
+    caffe_layout: bool = False,
     **timm_options: object,
 ) -> nn.Module:
     """A timm model as a feature extractor.
@@ -108,6 +109,12 @@ def timm_backbone(
         dilate_first_blocks: in a dilated ResNet (stages ``layer1``..``layer4``), give the first
             block of each dilated stage the stage's rate too, as PSPNet's released ResNet does
             (hszhao/semseg); timm, like torchvision, gives that block the previous stage's rate.
+        caffe_layout: in a ResNet, the Caffe layout of the DeepLab releases: each bottleneck strides
+            in its first 1x1 conv instead of its 3x3 conv (MSRA's ResNets,
+            KaimingHe/deep-residual-networks), and the stem max-pool (3x3, stride 2, padding 1) rounds
+            its output size up (Caffe's ceil mode; MSRA's own pool1 has no padding). The stem conv,
+            the paddings and the batch-norm eps (1e-5) are as in timm. Converted Caffe weights need
+            this layout to compute what they computed in Caffe.
         **timm_options: further arguments of the timm model (e.g. ``drop_path_rate``).
     """
     features = timm_model(
@@ -124,7 +131,23 @@ def timm_backbone(
             raise ValueError(f"dilate_first_blocks needs a ResNet with stages layer1..layer4; {name} has none")
         for stage in stages:
             _dilate_stage(stage)
+    if caffe_layout:
+        _to_caffe_layout(features, name)
     return features
+
+
+def _to_caffe_layout(features: nn.Module, name: str) -> None:
+    """Moves each bottleneck's stride from its 3x3 conv (``conv2``) to its first 1x1 conv (``conv1``) and
+    makes the stem max-pool ceil-mode. The padding of a 3x3 conv is the same at stride 1 and 2, and a
+    basic block already strides in its first conv."""
+    stages = [stage for stage_name, stage in features.named_children() if stage_name.startswith("layer")]
+    maxpool = getattr(features, "maxpool", None)
+    if not stages or not isinstance(maxpool, nn.MaxPool2d):
+        raise ValueError(f"caffe_layout needs a ResNet with a max-pool stem and stages layer1..layer4; {name} has none")
+    maxpool.ceil_mode = True
+    for block in (block for stage in stages for block in stage):
+        if block.conv1.kernel_size == (1, 1):
+            block.conv1.stride, block.conv2.stride = block.conv2.stride, (1, 1)
 
 
 def _dilate_stage(stage: nn.Module) -> None:

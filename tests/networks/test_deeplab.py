@@ -82,6 +82,53 @@ def test_deeplabv2_sums_its_branches() -> None:
     torch.testing.assert_close(head_outputs[0], torch.stack(branch_outputs).sum(0))
 
 
+def test_deeplabv2_default_backbone_is_the_released_one() -> None:
+    """kazuto1011/deeplab-pytorch: MSRA/Caffe ResNet-101 (stride in the first 1x1 conv, ceil-mode
+    stem pool), every block of layer3 at rate 2 and of layer4 at rate 4."""
+    with torch.device("meta"):
+        model = DeepLabV2(21)
+    backbone = model.backbone
+    assert backbone.maxpool.ceil_mode
+    assert (backbone.layer2[0].conv1.stride, backbone.layer2[0].conv2.stride) == ((2, 2), (1, 1))
+    for stage, rate in ((backbone.layer3, 2), (backbone.layer4, 4)):
+        assert {(block.conv2.dilation[0], block.conv2.padding[0]) for block in stage} == {(rate, rate)}
+        assert {block.conv1.stride for block in stage} == {block.conv2.stride for block in stage} == {(1, 1)}
+
+
+def test_deeplabv2_multi_scale_inputs_max_fused() -> None:
+    """The release's multi-scale inputs: the input resized by each factor (bilinear, no corner
+    alignment, on the factor's grid), the logits resized to those of scale 1 and max-fused, then
+    upsampled; in training the logits of each scale too, at the input size."""
+    torch.manual_seed(0)
+    model = DeepLabV2(5, backbone="resnet18", multi_scale_inputs=(1.0, 0.75, 0.5)).train()
+    inputs, pyramid = [], []
+    model.backbone.register_forward_hook(lambda m, i, o: inputs.append(i[0]))
+    model.head.register_forward_hook(lambda m, i, o: pyramid.append(o))
+    images = torch.randn(IMAGES)
+    outputs = model(images)
+
+    assert [tuple(x.shape[-2:]) for x in inputs] == [(97, 131), (72, 98), (48, 65)]
+    torch.testing.assert_close(inputs[1], F.interpolate(images, scale_factor=0.75, mode="bilinear"))
+    assert not torch.allclose(inputs[1], F.interpolate(images, size=(72, 98), mode="bilinear"))
+    full = pyramid[0].shape[-2:]
+    fused = torch.stack([F.interpolate(p, size=full, mode="bilinear") if p.shape[-2:] != full else p for p in pyramid])
+    torch.testing.assert_close(outputs["out"], F.interpolate(fused.amax(0), size=IMAGES[2:], mode="bilinear"))
+    assert set(outputs) == {"out", "scales"} and len(outputs["scales"]) == 3
+    for logits, scale_logits in zip(pyramid, outputs["scales"]):
+        torch.testing.assert_close(scale_logits, F.interpolate(logits, size=IMAGES[2:], mode="bilinear"))
+
+    sum(logits.mean() for logits in [outputs["out"], *outputs["scales"]]).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with torch.no_grad():
+        assert set(model.eval()(images[:1])) == {"out"}
+    assert len(inputs) == 6  # evaluation runs the three scales too
+
+
+def test_deeplabv2_multi_scale_inputs_need_scale_1() -> None:
+    with pytest.raises(ValueError, match=r"multi_scale_inputs is \(0.75, 0.5\); it must include 1.0"):
+        DeepLabV2(5, backbone="resnet18", multi_scale_inputs=(0.75, 0.5))
+
+
 # DeepLabV3
 
 
