@@ -1,10 +1,11 @@
 """RefineNet: a ResNet whose four stages are refined from coarse to fine by cascaded RefineNet blocks."""
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_seg.networks.backbones import timm_backbone
-from lit_seg.networks.base import SegmentationNet
+from lit_seg.networks.base import SegmentationNet, resize_to
 from lit_seg.networks.registry import ReferenceCount, register_model
 
 # Widths of the paths from the backbone stages at strides 4, 8, 16 and 32.
@@ -31,18 +32,26 @@ class _ResidualConvUnit(nn.Module):
 
 
 class _ChainedResidualPooling(nn.Module):
-    """ReLU, then a chain of [5x5 max-pool stride 1 -> 3x3 conv] blocks, each block's output added
-    to the running sum."""
+    """ReLU, then a chain of blocks of a 5x5 max-pool of stride 1 and a 3x3 conv, each block's output
+    added to the running sum; the conv comes before the pool in the released "improved" block.
 
-    def __init__(self, channels: int, blocks: int) -> None:
+    Args:
+        channels: channels of the input and of every block.
+        blocks: number of [pool, conv] blocks.
+        conv_before_pool: [conv -> pool] blocks (guosheng/refinenet ``do_gen_block_convbeforepool``)
+            instead of [pool -> conv] (the paper's figure and ``do_gen_block``).
+    """
+
+    def __init__(self, channels: int, blocks: int, conv_before_pool: bool) -> None:
         super().__init__()
         self.pool = nn.MaxPool2d(5, stride=1, padding=2)
         self.convs = nn.ModuleList(_conv3x3(channels, channels) for _ in range(blocks))
+        self.conv_before_pool = conv_before_pool
 
     def forward(self, x: Tensor) -> Tensor:
         x = path = F.relu(x)
         for conv in self.convs:
-            path = conv(self.pool(path))
+            path = self.pool(conv(path)) if self.conv_before_pool else conv(self.pool(path))
             x = x + path
         return x
 
@@ -53,12 +62,12 @@ class _RefineNetBlock(nn.Module):
     The deepest block has no coarser input and no fusion.
     """
 
-    def __init__(self, width: int, coarser_width: int | None, crp_blocks: int) -> None:
+    def __init__(self, width: int, coarser_width: int | None, crp_blocks: int, crp_conv_before_pool: bool) -> None:
         super().__init__()
         self.fuse = None
         if coarser_width is not None:
             self.fuse = nn.ModuleList([_conv3x3(width, width), _conv3x3(coarser_width, width)])
-        self.pool = _ChainedResidualPooling(width, crp_blocks)
+        self.pool = _ChainedResidualPooling(width, crp_blocks, crp_conv_before_pool)
         self.out = nn.Sequential(*(_ResidualConvUnit(width) for _ in range(_OUTPUT_RCUS)))
 
     def forward(self, path: Tensor, coarser: Tensor | None) -> Tensor:
@@ -75,7 +84,9 @@ class _RefineNetHead(nn.Module):
     features, as in the PyTorch port of the released model.
     """
 
-    def __init__(self, in_channels: list[int], num_classes: int, crp_blocks: int, dropout: float) -> None:
+    def __init__(
+        self, in_channels: list[int], num_classes: int, crp_blocks: int, crp_conv_before_pool: bool, dropout: float
+    ) -> None:
         super().__init__()
         self.adapters = nn.ModuleList(
             nn.Sequential(_conv3x3(channels, width), _ResidualConvUnit(width), _ResidualConvUnit(width))
@@ -83,7 +94,7 @@ class _RefineNetHead(nn.Module):
         )
         coarser_widths = (*_PATH_WIDTHS[1:], None)
         self.blocks = nn.ModuleList(
-            _RefineNetBlock(width, coarser_width, crp_blocks)
+            _RefineNetBlock(width, coarser_width, crp_blocks, crp_conv_before_pool)
             for width, coarser_width in zip(_PATH_WIDTHS, coarser_widths)
         )
         self.dropout = nn.Dropout(dropout)
@@ -114,17 +125,28 @@ class RefineNet(SegmentationNet):
     The four ResNet stages (strides 4, 8, 16, 32) each get a path of 512 (deepest) or 256 channels;
     RefineNet blocks fuse each path with the coarser block's output, pool it with chained residual
     pooling and end in three RCUs, as in the released model (whose parameter count this matches).
-    The logits come at stride 4 and are upsampled to the input size.
+    The logits come at stride 4 and are upsampled to the input size. By default the chained residual
+    pooling is the "improved" block of the released training code (guosheng/refinenet
+    ``main/gen_network_pool_block.m``: conv before pool); with ``crp_conv_before_pool=False`` the
+    network computes the same logits as the PyTorch port of the released VOC model
+    (DrSleep/refinenet-pytorch) for the same weights. The released code also feeds the ResNet the
+    image upscaled 1.2x; ``input_scale`` does that (default 1, the image as given).
 
     Args:
-        num_classes: number of output classes.
+        num_classes: number of classes.
         backbone: a timm ResNet name (``"resnet50"``, ``"resnet101"``, ``"resnet152"``, or smaller
             ones for tests) with ``features_only`` support.
         pretrained: ``None`` for random initialisation, ``"hub"`` for timm's pretrained weights, or
             a path to a weights file for the backbone.
-        crp_blocks: number of [pool -> conv] blocks in each chained residual pooling (the paper
-            draws 2, the released model has 4).
+        crp_blocks: number of blocks in each chained residual pooling (the paper draws 2, the
+            released model has 4).
+        crp_conv_before_pool: blocks of [3x3 conv -> 5x5 max-pool] as in the released training code
+            and its later models (NYUDv2, PASCAL-Context, SUN RGB-D, ADE20K, Person-Part), or
+            [max-pool -> conv] as in the paper and the released VOC and Cityscapes models.
         dropout: dropout probability on layer3, layer4 and before the classifier.
+        input_scale: factor by which the image is bicubically resized before the ResNet (1.2 in
+            the released code: ``main/gen_net_opts_model_type1.m``, resized by MATLAB's ``imresize``);
+            the logits come back at the input's size.
     """
 
     def __init__(
@@ -134,8 +156,19 @@ class RefineNet(SegmentationNet):
         backbone: str = "resnet101",
         pretrained: str | None = None,
         crp_blocks: int = 4,
+        crp_conv_before_pool: bool = True,
         dropout: float = 0.5,
+        input_scale: float = 1.0,
     ) -> None:
         features = timm_backbone(backbone, out_indices=(1, 2, 3, 4), pretrained=pretrained)
-        head = _RefineNetHead(features.feature_info.channels(), num_classes, crp_blocks, dropout)
+        head = _RefineNetHead(features.feature_info.channels(), num_classes, crp_blocks, crp_conv_before_pool, dropout)
         super().__init__(features, head)
+        self.input_scale = input_scale
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        size = images.shape[-2:]
+        if self.input_scale != 1.0:
+            # MATLAB's round(size * scale), halves up; torch.sym_int (a floor here) keeps exported sizes symbolic
+            scaled = [torch.sym_int(side * self.input_scale + 0.5) for side in size]
+            images = F.interpolate(images, size=scaled, mode="bicubic", align_corners=False)
+        return {"out": resize_to(self.head(self.backbone(images)), size, self.align_corners)}

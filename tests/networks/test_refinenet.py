@@ -1,6 +1,8 @@
 """RefineNet: reference parameter counts and the structure of the cascaded RefineNet blocks."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lit_seg.networks import get_model_class
@@ -42,3 +44,33 @@ def test_dropout_only_in_training() -> None:
         torch.testing.assert_close(model(images)["out"], model(images)["out"])
         model.train()
         assert not torch.allclose(model(images)["out"], model(images)["out"])
+
+
+@pytest.mark.parametrize("conv_before_pool", [True, False])
+def test_chained_residual_pooling_order(conv_before_pool: bool) -> None:
+    """Released "improved" block: path = pool(conv(path)); the paper's and the VOC model's: conv(pool(path))."""
+    torch.manual_seed(0)
+    options = {} if conv_before_pool else {"crp_conv_before_pool": False}
+    crp = RefineNet(3, backbone="resnet18", **options).head.blocks[0].pool
+    x = torch.randn(1, 256, 9, 11)
+    pool = nn.MaxPool2d(5, stride=1, padding=2)
+    expected = path = F.relu(x)
+    for conv in crp.convs:
+        path = pool(conv(path)) if conv_before_pool else conv(pool(path))
+        expected = expected + path
+    with torch.no_grad():
+        torch.testing.assert_close(crp(x), expected)
+
+
+def test_input_scale_resizes_the_image_and_returns_logits_at_input_size() -> None:
+    torch.manual_seed(0)
+    model = RefineNet(3, backbone="resnet18", input_scale=1.2).eval()
+    seen = []
+    model.backbone.register_forward_pre_hook(lambda m, inputs: seen.append(inputs[0].shape[-2:]))
+    images = torch.randn(1, 3, 45, 66)
+    with torch.no_grad():
+        out = model(images)["out"]
+        scaled = F.interpolate(images, size=(54, 79), mode="bicubic")  # MATLAB's round(45 * 1.2), round(66 * 1.2)
+        expected = F.interpolate(model.head(model.backbone(scaled)), size=(45, 66), mode="bilinear")
+    assert seen[0] == (54, 79) and out.shape == (1, 3, 45, 66)
+    torch.testing.assert_close(out, expected)
