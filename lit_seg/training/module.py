@@ -59,7 +59,8 @@ class SegmentationModule(LightningModule):
         optimizer: builds the optimizer from parameter groups.
         lr_multipliers: learning-rate multiplier per module-name prefix, e.g. ``{"net.backbone": 0.1}``.
         bias_lr_multiplier: further multiplier of convolution and linear biases (Caffe's ``lr_mult: 2``).
-        bias_weight_decay: False exempts every bias from weight decay (Caffe's ``decay_mult: 0``).
+        bias_weight_decay: False exempts convolution and linear biases from weight decay (Caffe's
+            ``decay_mult: 0``).
         frozen_batchnorm: module-name prefixes, e.g. ``["net.backbone"]``, whose batch norms are frozen:
             always in eval mode (running statistics used, never updated) and affine parameters not trained.
         poly_power: power of the poly schedule, stepped per iteration over the trainer's total

@@ -5,8 +5,8 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-# Layers whose bias Caffe trains at ``lr_mult: 2`` (Convolution, Deconvolution, InnerProduct); the shift of
-# a normalisation layer is a bias too, but SegNet's BN layers train it at 1x.
+# The layers whose bias the Caffe releases (FCN, SegNet, DeepLab) train at ``lr_mult: 2, decay_mult: 0``:
+# Convolution, Deconvolution and InnerProduct. Normalisation shifts are not among them.
 _WEIGHT_LAYERS = (
     nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear,
 )
@@ -22,19 +22,20 @@ def parameter_groups(
 
     A parameter's multiplier is that of the longest name prefix in ``lr_multipliers`` that it lies
     under (1 if none), times ``bias_lr_multiplier`` if it is the bias of a convolution or linear
-    layer. Example: ``{"net.head": 10.0}`` with ``bias_lr_multiplier=2`` trains the head's weights at
-    10x and its biases at 20x the base rate (DeepLabV2's ASPP). The group of weights at multiplier 1
-    comes first. A prefix that matches no parameter is an error.
+    layer; ``bias_weight_decay=False`` exempts those biases from weight decay. Example:
+    ``{"net.head": 10.0}`` with ``bias_lr_multiplier=2`` trains the head's weights at 10x and its
+    biases at 20x the base rate (DeepLabV2's ASPP). The group of weights at multiplier 1 comes
+    first. A prefix that matches no parameter is an error.
 
     Args:
         module: the module whose ``named_parameters`` are grouped.
         lr_multipliers: learning-rate multiplier per module-name prefix, e.g. ``{"net.backbone": 0.1}``.
         bias_lr_multiplier: extra multiplier of convolution and linear biases (Caffe's ``lr_mult: 2``).
-        bias_weight_decay: False puts every bias, normalisation shifts included, in groups with
-            ``weight_decay`` 0 (Caffe's ``decay_mult: 0``).
+        bias_weight_decay: False puts convolution and linear biases in groups with ``weight_decay``
+            0 (Caffe's ``decay_mult: 0``).
     """
     lr_multipliers = lr_multipliers or {}
-    scaled_biases = {id(m.bias) for m in module.modules() if isinstance(m, _WEIGHT_LAYERS) and m.bias is not None}
+    biases = {id(m.bias) for m in module.modules() if isinstance(m, _WEIGHT_LAYERS) and m.bias is not None}
     groups: dict[tuple[float, bool], list[nn.Parameter]] = {(1.0, True): []}
     used = set()
     for name, parameter in module.named_parameters():
@@ -44,9 +45,10 @@ def parameter_groups(
         prefix = max(matches, key=len, default=None)
         used.add(prefix)
         multiplier = lr_multipliers[prefix] if prefix else 1.0
-        if id(parameter) in scaled_biases:
+        is_bias = id(parameter) in biases
+        if is_bias:
             multiplier *= bias_lr_multiplier
-        decays = bias_weight_decay or name.rsplit(".", 1)[-1] != "bias"
+        decays = bias_weight_decay or not is_bias
         groups.setdefault((multiplier, decays), []).append(parameter)
     unused = set(lr_multipliers) - used
     if unused:

@@ -36,14 +36,14 @@ def test_without_options_one_group_at_the_base_rate() -> None:
 
 
 def test_caffe_bias_conventions() -> None:
-    """DeepLabV2's groups: head weights 10x, head biases 20x without decay; a norm's shift keeps its
-    multiplier (SegNet's BN shift trains at 1x) but loses its decay."""
+    """DeepLabV2's groups: head weights 10x, head biases 20x without decay; a norm's shift is no
+    such bias (SegNet-Basic's BN shift trains at 1x with decay)."""
     net = Net()
     groups = parameter_groups(net, {"head": 10.0}, bias_lr_multiplier=2.0, bias_weight_decay=False)
     assert settings(net, groups) == {
         "backbone.0.weight": (1.0, None),
         "backbone.1.weight": (1.0, None),
-        "backbone.1.bias": (1.0, 0.0),
+        "backbone.1.bias": (1.0, None),
         "head.0.weight": (10.0, None),
         "head.0.bias": (20.0, 0.0),
         "head.1.weight": (10.0, None),
@@ -78,5 +78,5 @@ def test_module_applies_the_options_to_its_optimizer() -> None:
     )
     rates = Rates()
     fit_steps(module, SyntheticData(2, (8, 8), 2), Setup(), "cpu", 1, [rates])
-    # TinyNet: three conv weights and a BN scale; three conv biases; a BN shift.
-    assert rates.groups == [(0.1, 5e-4, 4), (0.2, 0.0, 3), (0.1, 0.0, 1)]
+    # TinyNet: three conv weights and the BN scale and shift; three conv biases.
+    assert rates.groups == [(0.1, 5e-4, 5), (0.2, 0.0, 3)]
