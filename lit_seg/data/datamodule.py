@@ -15,6 +15,7 @@ from lightning import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
+from lit_seg.data.batch import Batch, RawBatch
 from lit_seg.data.cache import CachedDataset, DecodedCache
 from lit_seg.data.dataset import SegmentationDataset, pad_collate
 from lit_seg.data.device_augment import DeviceAugment, RawSamples, raw_collate
@@ -186,7 +187,7 @@ class SegmentationDataModule(LightningDataModule):
             ),
         )
 
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+    def on_after_batch_transfer(self, batch: Batch | RawBatch, dataloader_idx: int) -> Batch:
         """Augments raw training batches (``device_augment``) once they are on the device."""
         return self.batch_augment(batch) if "draws" in batch else batch
 

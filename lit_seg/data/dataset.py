@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from lit_seg.data.batch import Batch
 from lit_seg.data.io import DatasetError, read_image, read_index_mask
 from lit_seg.data.sampling import sample_seed
 
@@ -115,11 +116,11 @@ def pad_stack(tensors: Sequence[Tensor], fill: float = 0) -> Tensor:
     return stacked
 
 
-def pad_collate(samples: list[Sample], ignore_index: int = 255) -> dict[str, Tensor | list[str]]:
+def pad_collate(samples: list[Sample], ignore_index: int = 255) -> Batch:
     """Stacks samples; images of different sizes are zero-padded (masks with ``ignore_index``) to
     the largest size, and ``"sizes"`` then holds each sample's own ``(height, width)``."""
     shapes = [tuple(s["image"].shape[-2:]) for s in samples]
-    batch = {
+    batch: Batch = {
         "image": pad_stack([s["image"] for s in samples]),
         "mask": pad_stack([s["mask"] for s in samples], ignore_index),
         "name": [s["name"] for s in samples],

@@ -8,6 +8,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from lit_seg.data.batch import PredictBatch
 from lit_seg.data.dataset import pad_stack
 from lit_seg.data.io import DatasetError, read_image
 
@@ -59,20 +60,18 @@ class ImageFiles(Dataset):
         return {"image": tensor.as_subclass(Tensor), "path": str(path)}
 
 
-def predict_collate(samples: list[dict[str, Tensor | str]]) -> dict[str, Tensor | list]:
+def predict_collate(samples: list[dict[str, Tensor | str]]) -> PredictBatch:
     """Stacks the readable images, zero-padded to the largest size when sizes differ (``"sizes"``
     then holds each one's ``(height, width)``), with their ``"path"``s; unreadable files go to
     ``"failed"`` as ``(path, error)`` pairs. ``"image"`` is empty when none was readable."""
     readable = [s for s in samples if "error" not in s]
-    batch: dict[str, Tensor | list] = {
-        "path": [s["path"] for s in readable],
-        "failed": [(s["path"], s["error"]) for s in samples if "error" in s],
-    }
+    failed = [(s["path"], s["error"]) for s in samples if "error" in s]
     if not readable:
-        batch["image"] = torch.zeros(0, 3, 1, 1)
-        return batch
+        return {"image": torch.zeros(0, 3, 1, 1), "path": [], "failed": failed}
     shapes = [tuple(s["image"].shape[-2:]) for s in readable]
-    batch["image"] = pad_stack([s["image"] for s in readable])
+    batch: PredictBatch = {
+        "image": pad_stack([s["image"] for s in readable]), "path": [s["path"] for s in readable], "failed": failed,
+    }
     if len(set(shapes)) > 1:
         batch["sizes"] = torch.tensor(shapes)
     return batch

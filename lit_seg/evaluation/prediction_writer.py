@@ -11,6 +11,7 @@ from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
+from lit_seg.data.batch import PredictBatch, at_own_sizes
 from lit_seg.data.palette import class_palette, colourise, palette_table
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.report import write_atomically
@@ -104,7 +105,7 @@ class SegmentationWriter(BasePredictionWriter):
         pl_module: LightningModule,
         prediction: list[torch.Tensor],
         batch_indices: Any,
-        batch: dict[str, Any],
+        batch: PredictBatch,
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
@@ -113,9 +114,9 @@ class SegmentationWriter(BasePredictionWriter):
             self.failed.append((path, error))
         data = trainer.datamodule
         images = unnormalise(batch["image"], data.mean, data.std)
-        for image, labels, path in zip(images, prediction, batch["path"]):
-            height, width = labels.shape
-            rgb = (image[:, :height, :width] * 255).round().clamp(0, 255).byte()
+        crops = (image for _, part in at_own_sizes(batch, images) for image in part)
+        for image, labels, path in zip(crops, prediction, batch["path"], strict=True):
+            rgb = (image * 255).round().clamp(0, 255).byte()
             mask_path, overlay_path = output_paths(self.directory, Path(path))
             labels = labels.cpu().numpy()
             save_mask(labels, self._palette, mask_path)

@@ -1,18 +1,18 @@
 """A few validation images with ground truth and prediction: a PNG grid on disk and W&B masks."""
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
+from torch import Tensor
 
+from lit_seg.data.batch import Batch, at_own_sizes
 from lit_seg.data.palette import class_palette, colourise
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.report import write_atomically
-from lit_seg.training.module import own_sizes
 
 
 class PredictionSamples(Callback):
@@ -32,20 +32,27 @@ class PredictionSamples(Callback):
         self._samples = []
 
     def on_validation_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: dict[str, Tensor],
+        batch: Batch,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         if not trainer.is_global_zero or len(self._samples) >= self.num_samples:
             return
         data = trainer.datamodule
-        sizes = own_sizes(batch)
-        for i in range(min(len(batch["image"]), self.num_samples - len(self._samples))):
-            height, width = sizes[i]
-            image = (unnormalise(batch["image"][i, :, :height, :width], data.mean, data.std).clamp(0, 1) * 255).byte()
-            self._samples.append((
-                image.permute(1, 2, 0).cpu().numpy(),
-                batch["mask"][i, :height, :width].cpu().numpy().astype(np.uint8),
-                outputs["predictions"][i, :height, :width].cpu().numpy().astype(np.uint8),
-            ))
+        for _, images, masks, predictions in at_own_sizes(batch, batch["image"], batch["mask"], outputs["predictions"]):
+            for image, mask, prediction in zip(images, masks, predictions):
+                if len(self._samples) >= self.num_samples:
+                    return
+                rgb = (unnormalise(image, data.mean, data.std).clamp(0, 1) * 255).byte()
+                self._samples.append((
+                    rgb.permute(1, 2, 0).cpu().numpy(),
+                    mask.cpu().numpy().astype(np.uint8),
+                    prediction.cpu().numpy().astype(np.uint8),
+                ))
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask

@@ -10,6 +10,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
+from lit_seg.data.batch import Batch, PredictBatch, at_own_sizes
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.boundary import BoundaryF1
 from lit_seg.evaluation.crf import DenseCRF
@@ -18,16 +19,6 @@ from lit_seg.evaluation.metrics import flatten_results, segmentation_metrics
 from lit_seg.training.losses import SegmentationLoss
 from lit_seg.training.optim import parameter_groups, poly_schedule
 from lit_seg.training.shims import logs_this_step
-
-Batch = dict[str, Tensor | list[str]]
-
-
-def own_sizes(batch: Batch) -> list[tuple[int, int]]:
-    """Each image's own ``(height, width)``: padded batches of mixed sizes carry them in ``"sizes"``."""
-    if "sizes" in batch:
-        return [(height, width) for height, width in batch["sizes"].tolist()]
-    return [tuple(batch["image"].shape[-2:])] * len(batch["image"])
-
 
 # Batch norms as torch and timm build them (timm's BatchNormAct2d is a BatchNorm2d), and after Lightning's
 # sync_batchnorm conversion.
@@ -202,27 +193,19 @@ class SegmentationModule(LightningModule):
         return (self.val_metrics, self.val_boundary) if stage == "val" else (self.test_metrics, self.test_boundary)
 
     def _evaluate(self, batch: Batch, stage: str) -> Tensor:
-        images, masks = batch["image"], batch["mask"]
         metrics, boundary = self._stage_metrics(stage)
-        if "sizes" in batch:  # padded images of different sizes: each at its own size
-            predictions = torch.full_like(masks, self.ignore_index)
-            loss = images.new_zeros(())
-            for i, (height, width) in enumerate(own_sizes(batch)):
-                image, mask = images[i : i + 1, :, :height, :width], masks[i : i + 1, :height, :width]
-                logits = self.infer(image)
-                loss += self.criterion.cross_entropy(logits, mask) / len(images)
-                prediction = self._labels(logits, image)
-                predictions[i, :height, :width] = prediction[0]
-                if boundary is not None:  # the tolerance follows the image's own diagonal
-                    boundary.update(prediction, mask)
-        else:
+        predictions = torch.full_like(batch["mask"], self.ignore_index)
+        loss = batch["image"].new_zeros(())
+        parts = list(at_own_sizes(batch, batch["image"], batch["mask"]))
+        for rows, images, masks in parts:
             logits = self.infer(images)
-            loss = self.criterion.cross_entropy(logits, masks)
-            predictions = self._labels(logits, images)
-            if boundary is not None:
-                boundary.update(predictions, masks)
-        metrics.update(predictions, masks)
-        self.log(f"{stage}/loss", loss, batch_size=len(images), sync_dist=True)
+            loss += self.criterion.cross_entropy(logits, masks) / len(parts)  # the parts are of one size
+            labels = self._labels(logits, images)
+            predictions[rows, : labels.shape[-2], : labels.shape[-1]] = labels
+            if boundary is not None:  # each image at its own size: the tolerance follows its diagonal
+                boundary.update(labels, masks)
+        metrics.update(predictions, batch["mask"])
+        self.log(f"{stage}/loss", loss, batch_size=len(predictions), sync_dist=True)
         return predictions
 
     def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
@@ -250,13 +233,10 @@ class SegmentationModule(LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> list[Tensor]:
+    def predict_step(self, batch: PredictBatch, batch_idx: int) -> list[Tensor]:
         """Label maps ``[H, W]``, one per image, each at its own size in padded batches."""
-        images = batch["image"]
-        if "sizes" not in batch:
-            return list(self._labels(self.infer(images), images))
-        crops = [images[i : i + 1, :, :height, :width] for i, (height, width) in enumerate(own_sizes(batch))]
-        return [self._labels(self.infer(crop), crop)[0] for crop in crops]
+        parts = at_own_sizes(batch, batch["image"])
+        return [labels for _, images in parts for labels in self._labels(self.infer(images), images)]
 
     def configure_optimizers(self) -> dict:
         groups = parameter_groups(self, self.lr_multipliers, self.bias_lr_multiplier, self.bias_weight_decay)
