@@ -4,7 +4,6 @@ A dataset subclass states its class names (and palette), says where each split's
 are (``pairs``), and, where stored labels are not training labels, gives a ``label_map``.
 """
 
-import os
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Literal
@@ -22,7 +21,7 @@ from lit_seg.data.device_augment import DeviceAugment, RawSamples, raw_collate
 from lit_seg.data.image_files import ImageFiles, list_images, predict_collate
 from lit_seg.data.io import DatasetError, read_index_mask
 from lit_seg.data.palette import Palette
-from lit_seg.data.sampling import EpochSampler
+from lit_seg.data.sampling import EpochSampler, run_seed
 from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Augmentation, eval_transforms, train_transforms
 
 
@@ -166,7 +165,7 @@ class SegmentationDataModule(LightningDataModule):
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         if train:
             # Order and augmentation follow (seed, epoch, index): a resumed run repeats the original.
-            seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+            seed = run_seed() or 0  # 0 without one
             dataset.seed = seed
             sampler = EpochSampler(dataset, replicas, rank, shuffle=True, seed=seed, drop_last=True)
             sampler.set_epoch(trainer.current_epoch if trainer is not None else 0)
