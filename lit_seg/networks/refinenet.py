@@ -81,7 +81,10 @@ class _RefineNetBlock(nn.Module):
 class _RefineNetHead(nn.Module):
     """Four paths (3x3 conv to the path width, two RCUs) refined from the deepest to the finest,
     then dropout and a 3x3 conv classifier at stride 4. Dropout also acts on the layer3 and layer4
-    features, as in the PyTorch port of the released model.
+    features, as in the released model (guosheng/refinenet ``main/gen_network_featnet_resnet.m``:
+    dropout on the ResNet outputs wider than 512; ``gen_network_loss_group.m``: before the classifier).
+    Every convolution starts from a normal of std 0.01 with zero bias, as the release initialises
+    them (``My_net_util.m`` and ``gen_network_loss_group.m``: ``0.01 * randn``).
     """
 
     def __init__(
@@ -99,6 +102,11 @@ class _RefineNetHead(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.classifier = _conv3x3(_PATH_WIDTHS[0], num_classes, bias=True)
+        for conv in self.modules():
+            if isinstance(conv, nn.Conv2d):
+                nn.init.normal_(conv.weight, std=0.01)
+                if conv.bias is not None:
+                    nn.init.zeros_(conv.bias)
 
     def forward(self, features: list[Tensor]) -> Tensor:
         layer1, layer2, layer3, layer4 = features

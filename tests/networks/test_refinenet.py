@@ -74,3 +74,11 @@ def test_input_scale_resizes_the_image_and_returns_logits_at_input_size() -> Non
         expected = F.interpolate(model.head(model.backbone(scaled)), size=(45, 66), mode="bilinear")
     assert seen[0] == (54, 79) and out.shape == (1, 3, 45, 66)
     torch.testing.assert_close(out, expected)
+
+
+def test_head_convolutions_start_from_a_normal_of_std_001() -> None:
+    torch.manual_seed(0)
+    convs = [m for m in RefineNet(21, backbone="resnet18").head.modules() if isinstance(m, nn.Conv2d)]
+    weights = torch.cat([conv.weight.flatten() for conv in convs])
+    assert weights.std().item() == pytest.approx(0.01, rel=0.01)
+    assert all(not conv.bias.any() for conv in convs if conv.bias is not None)
