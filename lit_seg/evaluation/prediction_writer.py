@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
+from torch import Tensor
+from torchvision.utils import draw_segmentation_masks
 
 from lit_seg.data.batch import PredictBatch, at_own_sizes
-from lit_seg.data.palette import class_palette, colourise, palette_table
+from lit_seg.data.palette import class_palette, palette_table
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.report import write_atomically
 
@@ -29,11 +30,18 @@ def save_mask(labels: np.ndarray, palette: np.ndarray, path: Path) -> None:
     write_atomically(path, lambda temporary: image.save(temporary, format="PNG"))
 
 
-def save_overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray, path: Path, alpha: float = 0.5) -> None:
-    """Writes the ``[H, W, 3]`` uint8 image blended with its class colours (opacity ``alpha``)."""
-    blend = (1 - alpha) * image.astype(np.float32) + alpha * colourise(labels, palette).astype(np.float32)
-    overlay = Image.fromarray(blend.round().clip(0, 255).astype(np.uint8))
-    write_atomically(path, lambda temporary: overlay.save(temporary, format="JPEG", quality=90))
+def overlay(image: Tensor, labels: Tensor, palette: np.ndarray, alpha: float = 0.5) -> Tensor:
+    """The ``[3, H, W]`` uint8 image blended with the colours of its ``[H, W]`` labels (opacity ``alpha``)."""
+    classes = labels.unique()
+    colours = palette[classes.cpu().numpy()].tolist()
+    blend = draw_segmentation_masks(image.float() / 255, labels == classes[:, None, None], alpha, colours)
+    return (blend * 255).round().byte()
+
+
+def save_overlay(image: Tensor, labels: Tensor, palette: np.ndarray, path: Path, alpha: float = 0.5) -> None:
+    """Writes the :func:`overlay` of a ``[3, H, W]`` uint8 image as a JPEG."""
+    picture = Image.fromarray(overlay(image, labels, palette, alpha).permute(1, 2, 0).cpu().numpy())
+    write_atomically(path, lambda temporary: picture.save(temporary, format="JPEG", quality=90))
 
 
 class SegmentationWriter(BasePredictionWriter):
@@ -103,7 +111,7 @@ class SegmentationWriter(BasePredictionWriter):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        prediction: list[torch.Tensor],
+        prediction: list[Tensor],
         batch_indices: Any,
         batch: PredictBatch,
         batch_idx: int,
@@ -116,11 +124,10 @@ class SegmentationWriter(BasePredictionWriter):
         images = unnormalise(batch["image"], data.mean, data.std)
         crops = (image for _, part in at_own_sizes(batch, images) for image in part)
         for image, labels, path in zip(crops, prediction, batch["path"], strict=True):
-            rgb = (image * 255).round().clamp(0, 255).byte()
             mask_path, overlay_path = output_paths(self.directory, Path(path))
-            labels = labels.cpu().numpy()
-            save_mask(labels, self._palette, mask_path)
-            save_overlay(rgb.permute(1, 2, 0).cpu().numpy(), labels, self._palette, overlay_path, self.overlay_alpha)
+            save_mask(labels.cpu().numpy(), self._palette, mask_path)
+            rgb = (image * 255).round().clamp(0, 255).byte()
+            save_overlay(rgb, labels, self._palette, overlay_path, self.overlay_alpha)
             self.written += 1
         now = time.perf_counter()
         if not sys.stdout.isatty() and now - self._last_print >= self.progress_interval:

@@ -4,10 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lit_seg.commands.cli import main
-from lit_seg.evaluation.prediction_writer import save_mask
+from lit_seg.data.palette import class_palette
+from lit_seg.evaluation.prediction_writer import overlay, save_mask
 
 # name: (width, height, mode)
 IMAGES = {"rgb": (57, 40, "RGB"), "gray": (21, 33, "L"), "rgba": (64, 25, "RGBA"), "photo": (50, 50, "RGB")}
@@ -79,3 +81,14 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(OSError, match="disk full"):
         save_mask(np.zeros((4, 5), dtype=np.uint8), np.zeros((2, 3), dtype=np.uint8), tmp_path / "mask.png")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.3])
+def test_overlay_blends_each_pixel_with_its_class_colour(alpha: float) -> None:
+    rng = np.random.default_rng(0)
+    palette = class_palette(5)
+    image = rng.integers(0, 256, (3, 6, 7), dtype=np.uint8)
+    labels = rng.choice([0, 2, 4], (6, 7))  # classes 1 and 3 absent
+    out = overlay(torch.from_numpy(image), torch.from_numpy(labels), palette, alpha).numpy()
+    expected = (1 - alpha) * image + alpha * palette[labels].transpose(2, 0, 1)
+    assert out.dtype == np.uint8 and np.abs(out - expected).max() <= 0.5 + 1e-4  # rounded to the nearest level
