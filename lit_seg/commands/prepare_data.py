@@ -3,7 +3,6 @@
 import argparse
 import hashlib
 import shutil
-import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 from PIL import Image
 from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
+from torchvision.datasets.utils import extract_archive
 
 from lit_seg.data.io import DatasetError
 from lit_seg.data.palette import Palette, bit_palette, palette_table
@@ -38,12 +38,9 @@ def run_script(
 
 
 def file_digest(path: Path, algorithm: str) -> str:
-    """The hex digest of a file (``md5``, ``sha1``, ``sha256``...), read in 1 MiB blocks."""
-    digest = hashlib.new(algorithm)
+    """The hex digest of a file (``md5``, ``sha1``, ``sha256``...)."""
     with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, algorithm).hexdigest()
 
 
 def _check_digest(path: Path, checksum: tuple[str, str] | None, url: str, remove: bool = False) -> None:
@@ -56,6 +53,9 @@ def _check_digest(path: Path, checksum: tuple[str, str] | None, url: str, remove
     raise DownloadError(f"{path} has {checksum[0]} {found}, expected {checksum[1]} (the file of {url}): {action}")
 
 
+# Not torchvision's download_url: it waits on the network without a timeout, cannot resume, checks md5 only,
+# writes to the final name (a partial file then passes where no checksum is known) and fails with "File not
+# found or corrupted." instead of saying what to fetch by hand.
 def download(url: str, dest: Path, checksum: tuple[str, str] | None = None, timeout: float = 10.0) -> Path:
     """Fetches ``url`` to ``dest`` unless a verified copy is there already.
 
@@ -101,22 +101,17 @@ def download(url: str, dest: Path, checksum: tuple[str, str] | None = None, time
 
 
 def extract(archive: Path, dest: Path, prefix: str = "") -> None:
-    """Unpacks a tar or zip archive into ``dest``; with ``prefix``, only the members under it,
-    with the prefix cut from their paths."""
+    """Unpacks a tar (``.tar``, ``.tgz``...) or zip archive into ``dest``, by its suffix; with
+    ``prefix`` (zip archives), only the members under it, with the prefix cut from their paths."""
     print(f"unpacking {archive} -> {dest}", flush=True)
-    dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as package:
-            for info in package.infolist():
-                if info.filename.startswith(prefix) and info.filename != prefix:
-                    info.filename = info.filename[len(prefix):]
-                    package.extract(info, dest)
+    if not prefix:
+        extract_archive(archive, dest)  # tar members are unpacked with tarfile's "data" filter
         return
-    with tarfile.open(archive) as package:
-        members = [m for m in package.getmembers() if m.name.startswith(prefix) and m.name != prefix.rstrip("/")]
-        for member in members:
-            member.name = member.name[len(prefix):]
-        package.extractall(dest, members=members, filter="data")
+    with zipfile.ZipFile(archive) as package:  # torchvision unpacks whole archives only
+        for info in package.infolist():
+            if info.filename.startswith(prefix) and info.filename != prefix:
+                info.filename = info.filename[len(prefix):]
+                package.extract(info, dest)
 
 
 def layout_problems(root: Path, files: dict[str, int], lines: dict[str, int] | None = None) -> list[str]:
