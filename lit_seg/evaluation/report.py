@@ -15,9 +15,12 @@ from matplotlib.figure import Figure
 from rich.table import Table
 
 from lit_seg.evaluation.metrics import per_class_scores, summary_scores
+from lit_seg.evaluation.tables import rich_table
 
 # Annotate the cells of confusion-matrix plots up to this many classes.
 _ANNOTATED_CLASSES = 25
+# The per-class scores of the terminal table, in percent.
+_SHOWN = ("IoU", "accuracy", "precision")
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
@@ -33,6 +36,10 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 def _finite_or_none(value: float) -> float | None:
     return None if math.isnan(value) else value
+
+
+def _percent(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.2f}"
 
 
 @dataclass
@@ -65,22 +72,15 @@ class EvaluationReport:
 
     def tables(self) -> tuple[Table, Table]:
         """A rich table of the summary and one of the per-class scores."""
-        scores = self.summary()
-        summary = Table(title=f"{self.stage} scores (%)")
-        for name in scores:
-            summary.add_column(name, justify="right")
-        summary.add_row(*(f"{100 * value:.2f}" for value in scores.values()))
-        per_class = Table(title=f"{self.stage} per class (%)")
-        per_class.add_column("class")
-        for name in ("IoU", "accuracy", "precision"):
-            per_class.add_column(name, justify="right")
-        per_class.add_column("pixels", justify="right")
-        scores = self.per_class()
-        for i, name in enumerate(self.class_names):
-            cells = [scores[key][i] for key in ("IoU", "accuracy", "precision")]
-            texts = ["-" if math.isnan(value) else f"{100 * value:.2f}" for value in cells]
-            per_class.add_row(name, *texts, f"{int(scores['ground_truth_pixels'][i]):,}")
-        return summary, per_class
+        summary, scores = self.summary(), self.per_class()
+        rows = [
+            [name, *(_percent(scores[key][i]) for key in _SHOWN), f"{int(scores['ground_truth_pixels'][i]):,}"]
+            for i, name in enumerate(self.class_names)
+        ]
+        return (
+            rich_table(f"{self.stage} scores (%)", list(summary), [[f"{100 * v:.2f}" for v in summary.values()]], 0),
+            rich_table(f"{self.stage} per class (%)", ["class", *_SHOWN, "pixels"], rows),
+        )
 
     def as_dict(self) -> dict:
         """The report as JSON-ready data (undefined scores as null)."""

@@ -1,6 +1,7 @@
 """The evaluation report: its scores, the files it writes and what it sends to W&B."""
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import torch
 from lightning import Trainer
 from PIL import Image
+from rich.console import Console
 
 from lit_seg.evaluation.report import EvaluationReport
 from lit_seg.evaluation.report_writer import EvaluationReportWriter
@@ -35,6 +37,23 @@ def test_scores_of_a_hand_made_confusion_matrix() -> None:
     assert summary["BF"] == 0.5
     data = report.as_dict()
     assert data["per_class"]["c"]["IoU"] is None and data["confusion_matrix"][1] == [1, 3, 0, 2]
+
+
+def test_terminal_tables_in_percent_with_dashes_where_undefined() -> None:
+    confusion = np.array([[8, 2, 0, 0], [1, 3, 0, 2], [0, 0, 0, 0], [0, 0, 0, 0]])
+    console = Console(file=io.StringIO(), width=120)
+    for table in EvaluationReport("test", ["a", "b", "c", "d"], confusion, boundary_f1=0.5).tables():
+        console.print(table)
+    lines = console.file.getvalue().splitlines()
+    rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in lines if line.startswith("│")]
+    assert "test scores (%)" in lines[0] and any("test per class (%)" in line for line in lines)
+    assert rows == [
+        ["36.74", "68.75", "65.00", "59.52", "50.00"],  # mIoU, pixel_acc, class_acc, fwIoU, BF
+        ["a", "72.73", "80.00", "88.89", "10"],  # class, IoU, accuracy, precision, pixels
+        ["b", "37.50", "50.00", "60.00", "6"],
+        ["c", "-", "-", "-", "0"],
+        ["d", "0.00", "-", "0.00", "0"],
+    ]
 
 
 class RecordingWandbLogger(WandbLogger):
