@@ -20,7 +20,8 @@ from lit_seg.evaluation.prediction_writer import SegmentationWriter
 from lit_seg.evaluation.report_writer import EvaluationReportWriter
 from lit_seg.evaluation.samples import PredictionSamples
 from lit_seg.networks import get_model_class, list_models
-from lit_seg.training.checkpoints import LatestCheckpoint
+from lit_seg.training.checkpoint_io import AtomicCheckpointIO
+from lit_seg.training.checkpoints import LatestCheckpoint, resume_checkpoint
 from lit_seg.training.clock import RunClock
 from lit_seg.training.loggers import CSVLogger, WandbLogger
 from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, SegmentationModule
@@ -161,9 +162,9 @@ class SegmentationCLI(LightningCLI):
         link_data_to_model(parser)
         parser.set_defaults({"trainer.callbacks": default_callbacks(sys.stdout.isatty()), "trainer.logger": DEFAULT_LOGGERS})
         parser.add_lightning_class_args(PredictionSamples, "samples")
-        # Two checkpoint callbacks: the best by val/mIoU, and "last", which needs no metric and so
-        # can also be written mid-epoch (last_checkpoint.every_n_train_steps) before any validation,
-        # and at the end of fit.
+        # Two checkpoint callbacks: the best by val/mIoU, and "latest" (linked from last.ckpt), which
+        # needs no metric and so can also be written mid-epoch (last_checkpoint.every_n_train_steps)
+        # before any validation, and at the end of fit. Checkpoint files are complete or absent.
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
         parser.set_defaults({
@@ -171,10 +172,8 @@ class SegmentationCLI(LightningCLI):
             "checkpoint.mode": "max",
             "checkpoint.filename": "best-epoch{epoch}-step{step}",
             "checkpoint.auto_insert_metric_name": False,
-            "last_checkpoint.filename": "latest-epoch{epoch}-step{step}",
-            "last_checkpoint.auto_insert_metric_name": False,
-            "last_checkpoint.save_top_k": 1,  # no monitor: keeps only the newest
-            "last_checkpoint.save_last": "link",  # last.ckpt links to it
+            "checkpoint.enable_version_counter": False,  # a resumed run saving the same step replaces the file
+            "trainer.plugins": [{"class_path": _class_path(AtomicCheckpointIO)}],
         })
         for group in ("checkpoint", "last_checkpoint"):
             parser.link_arguments("trainer.default_root_dir", f"{group}.dirpath", compute_fn=_checkpoint_dir)
@@ -201,6 +200,8 @@ class SegmentationCLI(LightningCLI):
             config.trainer.default_root_dir = str(Path(config.trainer.default_root_dir or "runs/default") / run_id)
             for group in ("checkpoint", "last_checkpoint"):
                 config[group].dirpath = _checkpoint_dir(config.trainer.default_root_dir)
+        if self.subcommand == "fit" and config.get("ckpt_path") == "last":  # a complete checkpoint, said in one line
+            config.ckpt_path = resume_checkpoint(config.last_checkpoint.dirpath)
         self._complete_loggers(config)
         # Honour enable_progress_bar / enable_model_summary false: Lightning refuses a progress bar
         # callback beside the first and would still run a summary callback beside the second.

@@ -16,6 +16,7 @@ from lit_seg.evaluation.boundary import BoundaryF1
 from lit_seg.evaluation.crf import DenseCRF
 from lit_seg.evaluation.inference import Inference
 from lit_seg.evaluation.metrics import flatten_results, segmentation_metrics
+from lit_seg.training.checkpoints import NonFiniteError
 from lit_seg.training.losses import SegmentationLoss
 from lit_seg.training.optim import parameter_groups, poly_schedule
 from lit_seg.training.shims import logs_this_step
@@ -180,9 +181,9 @@ class SegmentationModule(LightningModule):
             ) from error
         losses = self.criterion(outputs, batch["mask"])
         if not torch.isfinite(losses["loss"]):
-            raise FloatingPointError(
+            raise NonFiniteError(  # LatestCheckpoint adds which checkpoint holds the last finite state
                 f"training loss is {losses['loss'].item()} at step {self.global_step} "
-                f"(epoch {self.current_epoch}, batch {batch_idx}); the last checkpoint is the last good state"
+                f"(epoch {self.current_epoch}, batch {batch_idx})"
             )
         if logs_this_step(self.trainer):  # each self.log costs ~1 ms of CPU
             self.log_dict({f"train/loss_{k}" if k != "loss" else "train/loss": v for k, v in losses.items()}, prog_bar=False)
