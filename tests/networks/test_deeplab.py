@@ -294,6 +294,15 @@ def test_classifier_starts_from_a_truncated_normal_of_std_001(cls: type) -> None
     assert classifier.weight.std().item() == pytest.approx(0.01 * 0.88, rel=0.05)
 
 
+def test_aspp_and_decoder_convs_start_glorot_uniform_as_tf_slim() -> None:
+    torch.manual_seed(0)
+    head = DeepLabV3Plus(5, backbone="resnet18", multi_grid=None).head
+    for conv in [head.aspp.branches[1][0], head.aspp.project[0], head.fuse[0][0], head.reduce[0]]:
+        bound = (6 / ((conv.in_channels + conv.out_channels) * conv.kernel_size[0] ** 2)) ** 0.5
+        assert conv.weight.abs().max() <= bound
+        assert conv.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.05)  # uniform on [-bound, bound]
+
+
 @pytest.mark.parametrize("cls", [DeepLabV3, DeepLabV3Plus])
 def test_final_upsampling_aligns_corners(cls: type) -> None:
     torch.manual_seed(0)
