@@ -13,7 +13,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ReferenceCount:
-    """A trainable-parameter count from PAPERS.md and the configuration it holds in.
+    """A trainable-parameter count from PAPERS.md (or the released code) and the configuration it holds in.
 
     Attributes:
         params: the count.
