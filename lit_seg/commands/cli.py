@@ -6,12 +6,14 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import yaml
 from jsonargparse import Namespace
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from lit_seg.data.datamodule import SegmentationDataModule
@@ -23,7 +25,7 @@ from lit_seg.networks import get_model_class, list_models
 from lit_seg.training.checkpoint_io import AtomicCheckpointIO
 from lit_seg.training.checkpoints import LatestCheckpoint, resume_checkpoint
 from lit_seg.training.clock import RunClock
-from lit_seg.training.loggers import CSVLogger, WandbLogger
+from lit_seg.training.loggers import CSVLogger, WandbLogger, new_run_id, save_run_id, saved_run_id
 from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, SegmentationModule
 from lit_seg.training.progress import LineProgressBar
 from lit_seg.training.seeding import EpochSeed
@@ -111,32 +113,102 @@ def experiment_tags(config: Namespace) -> tuple[str, str | None, str]:
     return model, backbone, dataset
 
 
-def wandb_names(config: Namespace) -> dict[str, Any]:
-    """W&B ``project`` (``lit_seg-<dataset>``), ``group`` (``<model>[-<backbone>]``), run ``name``
-    (group, dataset, start time) and ``tags`` (model, backbone, dataset) of a parsed ``fit`` config;
-    its ``wandb.*`` options override project, group and name and add tags."""
+# Subcommands whose W&B runs evaluate a checkpoint rather than train.
+EVALUATIONS = ("validate", "test")
+
+
+def wandb_names(config: Namespace, subcommand: str = "fit") -> dict[str, Any]:
+    """W&B ``project`` (``lit_seg-<dataset>``), ``group`` (``<model>[-<backbone>]``, shared by a
+    training run and its evaluations), run ``name`` (group, dataset, the subcommand for evaluations,
+    start time), ``tags`` (model, backbone, dataset), ``entity`` and ``job_type`` ("train", or "eval"
+    for ``validate`` and ``test``) of a parsed config; its ``wandb.*`` options override each and add tags."""
     model, backbone, dataset = experiment_tags(config)
     group = f"{model}-{backbone}" if backbone else model
     wandb = config.get("wandb") or Namespace()
+    evaluation = subcommand in EVALUATIONS
+    name = "-".join([group, dataset, *([subcommand] if evaluation else []), time.strftime("%Y%m%d-%H%M%S")])
     return {
         "project": wandb.get("project") or f"lit_seg-{dataset}",
         "group": wandb.get("group") or group,
-        "name": wandb.get("name") or f"{group}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}",
+        "name": wandb.get("name") or name,
         "tags": list(dict.fromkeys([model, *([backbone] if backbone else []), dataset, *(wandb.get("tags") or [])])),
+        "entity": wandb.get("entity"),
+        "job_type": wandb.get("job_type") or ("eval" if evaluation else "train"),
     }
 
 
+def wandb_run_id(config: Namespace, subcommand: str) -> tuple[str, bool]:
+    """The W&B run id of this run, and whether it continues the run of a resumed fit.
+
+    In order: ``wandb.id``; ``WANDB_RUN_ID`` (set by a sweep agent); for a ``fit`` resumed from a
+    checkpoint file, the id kept beside it (:func:`lit_seg.training.loggers.saved_run_id`); else a new id,
+    so that an evaluation never logs into the training run whose config it reuses.
+    """
+    given = (config.get("wandb") or Namespace()).get("id") or os.environ.get("WANDB_RUN_ID")
+    if given:
+        return given, False
+    checkpoint = config.get("ckpt_path")
+    if subcommand == "fit" and checkpoint and Path(checkpoint).is_file():
+        saved = saved_run_id(Path(checkpoint).parent)
+        if saved:
+            return saved, True
+    return new_run_id(), False
+
+
+# The subcommand of a trainer function, as recorded with a run's config.
+SUBCOMMAND_OF = {TrainerFn.FITTING: "fit", TrainerFn.VALIDATING: "validate", TrainerFn.TESTING: "test"}
+
+
+def add_wandb_arguments(parser: LightningArgumentParser) -> None:
+    """The ``wandb.*`` options, which name the W&B run of every fit, validate and test; the CLI hands
+    them to the W&B logger (see :func:`wandb_names` and :func:`wandb_run_id`)."""
+    derived = {
+        "project": "lit_seg-<dataset>", "group": "<model>-<backbone>", "name": "<group>-<dataset>[-<subcommand>]-<time>",
+        "entity": "the API key's default entity", "job_type": "train for fit, eval for validate and test",
+        "id": "a new id; a fit resumed from a checkpoint continues the run whose id is kept beside it",
+    }
+    for option, default in derived.items():
+        parser.add_argument(f"--wandb.{option}", type=str | None, default=None, help=f"W&B {option} (default: {default})")
+    parser.add_argument("--wandb.tags", type=list[str], default=[], help="W&B tags besides model, backbone and dataset")
+    parser.add_argument(
+        "--wandb.resume", type=Literal["allow", "must", "never", "auto"] | None, default=None,
+        help="W&B resume mode for a run of the same id (default: allow, which continues it if it exists)",
+    )
+    # The config is logged once, by LogConfigCallback, rather than also as the module's hyperparameters.
+    parser.set_defaults({"trainer.enable_autolog_hparams": False})
+
+
 class LogConfigCallback(SaveConfigCallback):
-    """Saves the merged config next to the run's logs and sends it to every logger; ``predict``,
-    which reads a run's config.yaml, leaves it as it is."""
+    """Saves the merged config next to the run's logs and logs it once to every logger (Lightning's
+    own logging of the module's hyperparameters is off: ``trainer.enable_autolog_hparams``), with the
+    ``subcommand`` and the class metadata linked from the DataModule; a fit's W&B run id is kept with
+    its checkpoints. ``predict``, which reads a run's config.yaml, leaves it as it is."""
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "predict":
             super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        record = yaml.safe_load(self.parser.dump(self.config, skip_none=False))  # as config.yaml holds it
+        record["subcommand"] = SUBCOMMAND_OF[trainer.state.fn]
+        if isinstance(pl_module, SegmentationModule):
+            record["model"] |= {
+                "num_classes": pl_module.num_classes,
+                "class_names": list(pl_module.class_names),
+                "ignore_index": pl_module.ignore_index,
+            }
         for logger in trainer.loggers:
-            logger.log_hyperparams(self.config.as_dict())
+            logger.log_hyperparams(record)
+            logger.save()
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Once the checkpoint callbacks have looked at their (so far empty) folder.
+        folders = {callback.dirpath for callback in trainer.checkpoint_callbacks if isinstance(callback, ModelCheckpoint)}
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    for folder in folders:
+                        save_run_id(folder, logger.version)
 
 
 class SegmentationCLI(LightningCLI):
@@ -183,10 +255,7 @@ class SegmentationCLI(LightningCLI):
             help="samples per optimizer step over all processes; data.batch_size is then the largest per-process "
             "batch, and trainer.accumulate_grad_batches makes up the rest",
         )
-        derived = {"project": "lit_seg-<dataset>", "group": "<model>-<backbone>", "name": "<group>-<dataset>-<time>"}
-        for option, default in derived.items():
-            parser.add_argument(f"--wandb.{option}", type=str | None, default=None, help=f"W&B {option} (default {default})")
-        parser.add_argument("--wandb.tags", type=list[str], default=[], help="W&B tags besides model, backbone and dataset")
+        add_wandb_arguments(parser)
 
     def _subcommand_config(self) -> Namespace:
         """The parsed config of the subcommand being run."""
@@ -203,6 +272,8 @@ class SegmentationCLI(LightningCLI):
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":  # a complete checkpoint, said in one line
             config.ckpt_path = resume_checkpoint(config.last_checkpoint.dirpath)
         self._complete_loggers(config)
+        if self.subcommand in EVALUATIONS:
+            config.verbose = False  # EvaluationReportWriter prints the results; Lightning's table would repeat them
         # Honour enable_progress_bar / enable_model_summary false: Lightning refuses a progress bar
         # callback beside the first and would still run a summary callback beside the second.
         disabled = tuple(
@@ -217,7 +288,12 @@ class SegmentationCLI(LightningCLI):
 
     def _complete_loggers(self, config: Namespace) -> None:
         """Writes the loggers' files under ``trainer.default_root_dir`` and names the W&B run
-        (:func:`wandb_names`) where the config leaves those options None; ``predict`` logs nothing."""
+        (:func:`wandb_names`) where the config leaves those options None; ``predict`` logs nothing.
+
+        The W&B run's ``id``, ``job_type`` and ``name`` are set on every run (:func:`wandb_run_id`), as
+        a saved config's values name an earlier run: a resumed fit continues its run (and keeps its
+        name), any other fit and every evaluation starts one.
+        """
         loggers = config.trainer.logger
         if loggers is True:  # "the default loggers", as in Lightning
             loggers = config.trainer.logger = [
@@ -237,9 +313,17 @@ class SegmentationCLI(LightningCLI):
             if options.save_dir is None:
                 options.save_dir = root
             if issubclass(_import_class(logger.class_path), WandbLogger):
-                for key, value in wandb_names(config).items():
+                wandb = config.get("wandb") or Namespace()
+                names = wandb_names(config, self.subcommand)
+                options.id, resumed = wandb_run_id(config, self.subcommand)
+                options.job_type = names.pop("job_type")
+                derived_name = names.pop("name")
+                options.name = wandb.get("name") if resumed else derived_name  # None keeps the run's name
+                for key, value in names.items():
                     if options.get(key) is None:
                         options[key] = value
+                if wandb.get("resume"):
+                    options.resume = wandb.resume
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()

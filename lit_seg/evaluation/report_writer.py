@@ -1,4 +1,5 @@
-"""Prints and saves the evaluation report at the end of ``validate`` and ``test`` runs."""
+"""Prints and saves the evaluation report at the end of ``validate`` and ``test`` runs, whose metrics
+are logged at the step of the checkpoint evaluated."""
 
 from pathlib import Path
 
@@ -8,6 +9,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from rich.console import Console
 
 from lit_seg.evaluation.report import EvaluationReport
+from lit_seg.training.checkpoint_io import checkpoint_step
+from lit_seg.training.loggers import logged_step
 
 
 class EvaluationReportWriter(Callback):
@@ -16,8 +19,23 @@ class EvaluationReportWriter(Callback):
     ``<stage>_confusion.png`` into the run's log directory and logs the table and plot to W&B.
 
     Reads the confusion matrix that :class:`lit_seg.training.module.SegmentationModule` keeps from its last
-    evaluation epoch (summed over processes) and the logged ``<stage>/BF``.
+    evaluation epoch (summed over processes) and the logged ``<stage>/BF``. The metrics of an evaluated
+    checkpoint are logged at its training step, as the validations of its fit were (Lightning takes a
+    logged ``step`` as the step of the metrics logged with it).
     """
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log_checkpoint_step(trainer, pl_module)
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log_checkpoint_step(trainer, pl_module)
+
+    def _log_checkpoint_step(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.FITTING or not trainer.ckpt_path:
+            return
+        step = checkpoint_step(Path(trainer.ckpt_path))
+        if step is not None:
+            pl_module.log("step", float(logged_step(step)))
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn == TrainerFn.VALIDATING:

@@ -72,16 +72,19 @@ class PredictionSamples(Callback):
         self._log_to_wandb(trainer, data.class_names)
 
     def _log_to_wandb(self, trainer: Trainer, class_names: tuple[str, ...]) -> None:
-        labels = dict(enumerate(class_names))
+        """Logs the samples as W&B images with ground-truth and prediction masks (the ignore label named
+        "ignore"). They are held back (``commit=False``) and so land in the row of the validation
+        metrics that Lightning logs next, at the step of those metrics."""
+        import wandb
+
+        labels = dict(enumerate(class_names)) | {trainer.datamodule.ignore_index: "ignore"}
+        images = [
+            wandb.Image(image, masks={
+                "prediction": {"mask_data": pred, "class_labels": labels},
+                "ground_truth": {"mask_data": mask, "class_labels": labels},
+            })
+            for image, mask, pred in self._samples
+        ]
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(
-                    key="val/predictions",
-                    images=[image for image, _, _ in self._samples],
-                    masks=[
-                        {"prediction": {"mask_data": pred, "class_labels": labels},
-                         "ground_truth": {"mask_data": mask, "class_labels": labels}}
-                        for _, mask, pred in self._samples
-                    ],
-                    step=trainer.global_step,
-                )
+                logger.experiment.log({"val/predictions": images}, commit=False)
