@@ -1,6 +1,7 @@
 """The ``lit-seg`` command: LightningCLI for fit/validate/test/predict, plus lit_seg's own tools."""
 
 import importlib
+import logging
 import os
 import sys
 import time
@@ -11,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import Namespace
 from lightning import LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
@@ -27,7 +28,7 @@ from lit_seg.training.checkpoints import LatestCheckpoint, resume_checkpoint
 from lit_seg.training.clock import RunClock
 from lit_seg.training.loggers import CSVLogger, WandbLogger, new_run_id, save_run_id, saved_run_id
 from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, SegmentationModule
-from lit_seg.training.progress import LineProgressBar
+from lit_seg.training.progress import LineProgressBar, RichStepProgressBar
 from lit_seg.training.seeding import EpochSeed
 
 # Subcommands besides Lightning's, each a module with ``main(argv)``.
@@ -76,7 +77,7 @@ def default_callbacks(terminal: bool) -> list[dict[str, str]]:
     option groups of their own): per-epoch seeding, the run clock, evaluation reports, and progress
     and model summary that suit the output (rich in a ``terminal``, plain lines elsewhere)."""
     callbacks = [EpochSeed, RunClock, EvaluationReportWriter]
-    callbacks += [RichProgressBar, RichModelSummary] if terminal else [LineProgressBar]
+    callbacks += [RichStepProgressBar, RichModelSummary] if terminal else [LineProgressBar]
     return [{"class_path": _class_path(callback)} for callback in callbacks]
 
 
@@ -353,12 +354,38 @@ def _one_line(error: BaseException) -> str:
     return text
 
 
+# Packages whose deprecation notices concern their own code or each other's, not a user's run.
+DEPENDENCIES = r"(lightning|torch|torchvision|torchmetrics|timm|segmentation_models_pytorch|wandb|jsonargparse|onnx\w*)\b"
+
+
+class _NoLitLoggerTip(logging.Filter):
+    """Drops Lightning's advertisement for its LitLogger, printed at the start of every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+LITLOGGER_TIP = _NoLitLoggerTip()
+
+
+def hide_dependency_notices() -> None:
+    """Warning filters (for the ``warnings.catch_warnings`` block of a run) and a logging filter for what
+    users cannot act on: deprecation notices raised in our dependencies, Lightning's suggestion of
+    ``sync_dist=True`` for values that are already reduced over processes (torchmetrics results, the
+    run clock, the evaluated checkpoint's step) and its LitLogger tip."""
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category, module=DEPENDENCIES)
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(val/|test/|time/|step')")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(LITLOGGER_TIP)
+
+
 def run_cli(args: list[str] | None = None) -> SegmentationCLI:
     """Runs a Lightning subcommand (fit, validate, test, predict) and returns the CLI, whose
     ``trainer`` and ``model`` can then be inspected. Bad input exits with a one-line error."""
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+            hide_dependency_notices()
             return SegmentationCLI(args=args)
     except USER_ERRORS as error:
         print(f"lit-seg: error: {_one_line(error)}", file=sys.stderr)
