@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from lit_seg.data.dataset import SegmentationDataset
+from lit_seg.data.io import open_image
 
 _FILES = ("images.npy", "masks.npy", "index.npy")
 
@@ -111,7 +111,7 @@ def _layout(dataset: SegmentationDataset) -> np.ndarray:
     """Each sample's ``(height, width, image offset, mask offset)``, sizes read from image headers."""
     sizes = []
     for image_path, _ in dataset.pairs:
-        with Image.open(image_path) as image:
+        with open_image(image_path) as image:
             sizes.append((image.height, image.width))
     index = np.zeros((len(sizes), 4), np.int64)
     if sizes:

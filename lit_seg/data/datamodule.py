@@ -20,6 +20,7 @@ from lit_seg.data.dataset import SegmentationDataset, pad_collate
 from lit_seg.data.device_augment import DeviceAugment, RawSamples, raw_collate
 from lit_seg.data.image_files import ImageFiles, list_images, predict_collate
 from lit_seg.data.io import DatasetError, read_index_mask
+from lit_seg.data.options import check_option
 from lit_seg.data.palette import Palette
 from lit_seg.data.sampling import EpochSampler, run_seed
 from lit_seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Augmentation, eval_transforms, train_transforms
@@ -74,6 +75,9 @@ class SegmentationDataModule(LightningDataModule):
         predict_inputs: list[str] | None = None,
     ) -> None:
         super().__init__()
+        check_option(batch_size > 0, "batch_size", batch_size, "a positive number of images per process")
+        check_option(eval_batch_size > 0, "eval_batch_size", eval_batch_size, "a positive number of images per process")
+        check_option(num_workers >= 0, "num_workers", num_workers, "0 (load in the main process) or more")
         self.root = Path(root)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size

@@ -9,6 +9,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from lit_seg.data.options import check_option
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Colour-jitter ranges: factors 1 +- these, hue shift +- 0.05 (used on the CPU and by DeviceAugment).
@@ -62,6 +64,14 @@ class Augmentation:
     photometric: bool = False
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        crop, scales = tuple(self.crop_size), tuple(self.scale_range)
+        check_option(len(crop) == 2 and min(crop) > 0, "crop_size", crop, "two positive sizes (height, width)")
+        check_option(
+            len(scales) == 2 and 0 < scales[0] <= scales[1], "scale_range", scales, "(low, high) with 0 < low <= high"
+        )
+        check_option(0 <= self.rotation <= 180, "rotation", self.rotation, "a maximum angle in degrees from 0 to 180")
 
 
 def train_transforms(augmentation: Augmentation) -> v2.Compose:

@@ -10,21 +10,35 @@ from lit_seg.data.io import DatasetError, list_files, read_colour_mask, read_ind
 
 
 def read_classes_file(path: Path) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...] | None]:
-    """Reads ``classes.txt``: one class per line, ``name`` or ``name R G B``; line i is label i.
+    """Reads ``classes.txt``: one class per line, ``name`` or ``name R G B``; line i is label i - 1.
 
     Returns the names and the palette (None unless every line gives a colour).
+
+    Raises:
+        DatasetError: naming the line, for a blank line (which would shift the labels of the lines
+            after it) or a name given twice (whose classes would share one column of the metrics).
     """
     if not path.is_file():
         raise FileNotFoundError(f"no classes file at {path}: expected one line per class, 'name [R G B]'")
+    lines = path.read_text().splitlines()
+    while lines and not lines[-1].strip():  # trailing blank lines name no class
+        lines.pop()
+    if not lines:
+        raise DatasetError(f"{path} names no class: expected one line per class, 'name [R G B]'")
     names, colours = [], []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:
-            continue
+            raise DatasetError(f"{path}:{number}: blank line; line i names label i - 1, so every line names a class")
         if len(fields) not in (1, 4):
             raise DatasetError(f"{path}:{number}: expected 'name' or 'name R G B', got {line!r}")
+        if fields[0] in names:
+            first = names.index(fields[0]) + 1
+            raise DatasetError(f"{path}:{number}: class {fields[0]!r} is already named on line {first}")
         names.append(fields[0])
         if len(fields) == 4:
+            if not all(v.isdigit() and int(v) <= 255 for v in fields[1:]):
+                raise DatasetError(f"{path}:{number}: colour {' '.join(fields[1:])}: expected R G B from 0 to 255")
             colours.append(tuple(int(v) for v in fields[1:]))
     palette = tuple(colours) if len(colours) == len(names) else None
     return tuple(names), palette
