@@ -274,6 +274,8 @@ class RichStepProgressBar(ProgressBar):
         if self.is_enabled and trainer.state.fn == TrainerFn.FITTING:
             self.print(validation_summary(trainer))
             self._update_train(trainer)
+            if trainer.global_step >= trainer.estimated_stepping_batches:
+                self._stop()  # the final state stays; Lightning's "fit stopped" line then prints below it
 
     def on_test_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
@@ -306,8 +308,7 @@ class RichStepProgressBar(ProgressBar):
         self._end_eval()
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.is_enabled:
-            self._update_train(trainer)
+        if self.is_enabled:  # the bar stays as the last step left it (the epoch has been counted up since)
             self._stop()
             for line in run_summary(trainer):
                 self.print(line)
