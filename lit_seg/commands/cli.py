@@ -3,23 +3,28 @@
 import importlib
 import logging
 import os
+import pickle
+import re
 import sys
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 import yaml
 from jsonargparse import Namespace
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.data.io import DatasetError
-from lit_seg.evaluation.prediction_writer import SegmentationWriter
+from lit_seg.data.options import OptionError, check_option
+from lit_seg.evaluation.prediction_writer import DISK_ERRNOS, PredictionFailures, SegmentationWriter
 from lit_seg.evaluation.report_writer import EvaluationReportWriter
 from lit_seg.evaluation.samples import PredictionSamples
 from lit_seg.networks import get_model_class, list_models
@@ -27,7 +32,7 @@ from lit_seg.training.checkpoint_io import AtomicCheckpointIO
 from lit_seg.training.checkpoints import LatestCheckpoint, resume_checkpoint
 from lit_seg.training.clock import RunClock
 from lit_seg.training.loggers import CSVLogger, WandbLogger, new_run_id, save_run_id, saved_run_id
-from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, SegmentationModule
+from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, ImageTooLarge, SegmentationModule
 from lit_seg.training.progress import LineProgressBar, RichStepProgressBar
 from lit_seg.training.seeding import EpochSeed
 
@@ -50,11 +55,75 @@ class BatchSizeError(ValueError):
     """``total_batch_size`` cannot be split evenly over the processes."""
 
 
+class CheckpointError(ValueError):
+    """A ``ckpt_path`` file that cannot be loaded into the configured model."""
+
+
 # Errors from bad input that are reported as one line, without a traceback.
 USER_ERRORS = (
     DatasetError, ClassCountMismatch, BatchTooSmallForBatchNorm, FloatingPointError, FileNotFoundError, FileExistsError,
-    BatchSizeError,
+    BatchSizeError, OptionError, CheckpointError, ImageTooLarge, PredictionFailures,
 )
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path`` as Lightning loads it (``weights_only``), its tensors left on disk; fails
+    in one line where torch's traceback would come: the file empty, truncated or corrupt, or a pickle that
+    would import code.
+
+    Raises:
+        CheckpointError: naming ``path`` and what is wrong with it.
+    """
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as error:
+        blocked = re.search(r"GLOBAL (\S+)", str(error))
+        if blocked is None:
+            raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint") from None
+        raise CheckpointError(
+            f"checkpoint {path} is refused: it holds a pickled {blocked[1]}, and unpickling it could run code; "
+            "only checkpoints of tensors and plain values are loaded"
+        ) from None
+    except (RuntimeError, OSError, EOFError):
+        raise CheckpointError(f"checkpoint {path} cannot be read: it is truncated or corrupt") from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds no state_dict: it is not a checkpoint of a lit-seg run")
+    return checkpoint
+
+
+def check_checkpoint(path: Path, model: LightningModule) -> None:
+    """Fails in one line, before any work, where Lightning would fail with torch's traceback: the
+    checkpoint at ``path`` unreadable (:func:`read_checkpoint`), or its weights do not fit ``model``
+    (another class count or another network).
+
+    Raises:
+        CheckpointError: the file cannot be loaded, or its weights do not fit ``model``.
+        ClassCountMismatch: it was trained for another number of classes than ``model`` has.
+    """
+    checkpoint = read_checkpoint(path)
+    state = checkpoint["state_dict"]
+    trained_for = (checkpoint.get("hyper_parameters") or {}).get("num_classes")
+    classes = getattr(model, "num_classes", None)
+    if None not in (trained_for, classes) and trained_for != classes:
+        raise ClassCountMismatch(f"checkpoint {path} was trained for {trained_for} classes, but the data has {classes}")
+    own = model.state_dict()
+    differ = sorted(key for key in own.keys() & state.keys() if own[key].shape != getattr(state[key], "shape", None))
+    if differ:
+        key = differ[0]
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the network: {len(differ)} tensor(s) differ in shape, e.g. {key} "
+            f"is {list(state[key].shape)} there and {list(own[key].shape)} here"
+        )
+    missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+    if model.strict_loading and (missing or unexpected):
+        raise CheckpointError(
+            f"checkpoint {path} holds the weights of another network: {len(missing)} of this network's tensors "
+            f"are missing from it and {len(unexpected)} of its tensors are not in this network, e.g. "
+            f"{min(missing or unexpected)}"
+        )
 
 
 def _checkpoint_dir(root: str) -> str:
@@ -90,6 +159,7 @@ def split_total_batch(total: int, processes: int, max_per_process: int) -> tuple
     """The per-process batch and the gradient-accumulation steps that make ``total`` samples per
     optimizer step over ``processes`` processes, with the largest per-process batch up to
     ``max_per_process`` that divides each process's share."""
+    check_option(total > 0, "total_batch_size", total, "a positive number of samples per optimizer step")
     share, remainder = divmod(total, processes)
     if remainder or share == 0:
         raise BatchSizeError(f"total_batch_size {total} is not divisible by the {processes} processes (devices x nodes)")
@@ -231,6 +301,12 @@ class SegmentationCLI(LightningCLI):
             auto_configure_optimizers=False,
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        super().parse_arguments(parser, args)
+        checkpoint = self.config.get("subcommand") and self.config[self.config.subcommand].get("ckpt_path")
+        if checkpoint and Path(checkpoint).is_file():  # before LightningCLI reads its hyperparameters
+            read_checkpoint(Path(checkpoint))
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         link_data_to_model(parser)
         parser.set_defaults({"trainer.callbacks": default_callbacks(sys.stdout.isatty()), "trainer.logger": DEFAULT_LOGGERS})
@@ -328,11 +404,17 @@ class SegmentationCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
-        total = self._subcommand_config().get("total_batch_size")
+        config = self._subcommand_config()
+        checkpoint = config.get("ckpt_path")
+        if checkpoint and Path(checkpoint).is_file():  # the file of --ckpt_path, or the one "last" resolved to
+            check_checkpoint(Path(checkpoint), self.model)
+        trainer = self.trainer
+        accumulation = trainer.accumulate_grad_batches
+        check_option(accumulation >= 1, "trainer.accumulate_grad_batches", accumulation, "1 (no accumulation) or more")
+        total = config.get("total_batch_size")
         if total is None:
             return
-        trainer = self.trainer
-        if trainer.accumulate_grad_batches != 1:
+        if accumulation != 1:
             raise BatchSizeError("give total_batch_size or trainer.accumulate_grad_batches, not both")
         processes = trainer.num_devices * trainer.num_nodes
         batch, trainer.accumulate_grad_batches = split_total_batch(total, processes, self.datamodule.batch_size)
@@ -346,8 +428,21 @@ def _import_class(class_path: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+def _user_error(error: BaseException) -> BaseException | None:
+    """The error from bad input (``USER_ERRORS``, or an OS error of ``DISK_ERRNOS``) that ``error`` is or
+    was raised from (jsonargparse wraps the errors of the constructors it calls), or None."""
+    while error is not None:
+        if isinstance(error, USER_ERRORS) or (isinstance(error, OSError) and error.errno in DISK_ERRNOS):
+            return error
+        error = error.__cause__
+    return None
+
+
 def _one_line(error: BaseException) -> str:
-    """The error's own message, without a DataLoader worker's embedded traceback."""
+    """The error's own message, without a DataLoader worker's embedded traceback; an OS error in the
+    system's words with the file it names."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
     text = str(error).strip()
     if "Original Traceback" in text:
         text = text.splitlines()[-1].split(": ", 1)[-1]
@@ -381,14 +476,19 @@ def hide_dependency_notices() -> None:
 
 def run_cli(args: list[str] | None = None) -> SegmentationCLI:
     """Runs a Lightning subcommand (fit, validate, test, predict) and returns the CLI, whose
-    ``trainer`` and ``model`` can then be inspected. Bad input exits with a one-line error."""
+    ``trainer`` and ``model`` can then be inspected. Bad input (``USER_ERRORS``: options, data,
+    checkpoints, inputs that predict skipped) and a full or read-only disk (``DISK_ERRNOS``) exit
+    with code 1 and one line ``lit-seg: error: <message>``."""
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
             hide_dependency_notices()
             return SegmentationCLI(args=args)
-    except USER_ERRORS as error:
-        print(f"lit-seg: error: {_one_line(error)}", file=sys.stderr)
+    except Exception as error:
+        cause = _user_error(error)
+        if cause is None:
+            raise
+        print(f"lit-seg: error: {_one_line(cause)}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -1,7 +1,9 @@
 """``predict`` outputs: a palette mask and a colour overlay per image, never half-written."""
 
+import errno
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,25 @@ from lit_seg.data.palette import class_palette, palette_table
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.report import write_atomically
 
+# OS errors of a disk or folder that no later file escapes (full, over quota, read-only, not permitted):
+# predict stops at the first, and ``lit-seg`` reports any of them, in fit too, as one line.
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+class PredictionFailures(RuntimeError):
+    """Some inputs of ``predict`` could not be read or their outputs written; the others were."""
+
+
+def write_file(path: Path, write: Callable[[Path], None]) -> None:
+    """:func:`lit_seg.evaluation.report.write_atomically`, whose OS error names ``path`` (a full disk's
+    names no file, and an unwritable folder's names the temporary file)."""
+    try:
+        write_atomically(path, write)
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
+
 
 def output_paths(directory: Path, image: Path) -> tuple[Path, Path]:
     """Where the mask (``<stem>.png``) and the overlay (``<stem>_overlay.jpg``) of ``image`` go."""
@@ -27,7 +48,7 @@ def save_mask(labels: np.ndarray, palette: np.ndarray, path: Path) -> None:
     """Writes ``[H, W]`` labels as a palette PNG (each pixel's value is its class index)."""
     image = Image.fromarray(labels.astype(np.uint8))
     image.putpalette(palette_table(palette).ravel().tolist())  # mode L becomes P
-    write_atomically(path, lambda temporary: image.save(temporary, format="PNG"))
+    write_file(path, lambda temporary: image.save(temporary, format="PNG"))
 
 
 def overlay(image: Tensor, labels: Tensor, palette: np.ndarray, alpha: float = 0.5) -> Tensor:
@@ -41,7 +62,7 @@ def overlay(image: Tensor, labels: Tensor, palette: np.ndarray, alpha: float = 0
 def save_overlay(image: Tensor, labels: Tensor, palette: np.ndarray, path: Path, alpha: float = 0.5) -> None:
     """Writes the :func:`overlay` of a ``[3, H, W]`` uint8 image as a JPEG."""
     picture = Image.fromarray(overlay(image, labels, palette, alpha).permute(1, 2, 0).cpu().numpy())
-    write_atomically(path, lambda temporary: picture.save(temporary, format="JPEG", quality=90))
+    write_file(path, lambda temporary: picture.save(temporary, format="JPEG", quality=90))
 
 
 class SegmentationWriter(BasePredictionWriter):
@@ -51,9 +72,11 @@ class SegmentationWriter(BasePredictionWriter):
 
     Before predicting anything, stops with an error if two inputs share a stem or if an output
     exists (unless ``overwrite``). Each file is written to a temporary name and renamed, so a run
-    stopped mid-way leaves no partial file. Unreadable inputs are reported by name as they come
-    and listed at the end; the others are still predicted. Predictions are not kept in memory
-    (``return_predictions`` is turned off).
+    stopped mid-way leaves no partial file. An input that cannot be read, or whose outputs cannot be
+    written, is reported by name as it comes and the others are still predicted; at the end
+    :class:`PredictionFailures` says how many failed (``lit-seg predict`` then exits with 1). A full
+    disk, a read-only folder or a refused permission (``DISK_ERRNOS``) stops the run at once, naming
+    the file. Predictions are not kept in memory (``return_predictions`` is turned off).
 
     Args:
         output_dir: where the files go; None for ``<log dir>/predictions``.
@@ -104,7 +127,7 @@ class SegmentationWriter(BasePredictionWriter):
         if existing:
             raise FileExistsError(
                 f"{len(existing)} output(s) already exist in {self.directory}, e.g. {existing[0].name}; "
-                "choose another output_dir or set overwrite"
+                "choose another --predictions.output_dir or give --predictions.overwrite true"
             )
 
     def write_on_batch_end(
@@ -118,24 +141,45 @@ class SegmentationWriter(BasePredictionWriter):
         dataloader_idx: int,
     ) -> None:
         for path, error in batch["failed"]:
-            print(f"lit-seg predict: skipped {path}: {error}", file=sys.stderr, flush=True)
-            self.failed.append((path, error))
+            self._skip(path, error)
         data = trainer.datamodule
         images = unnormalise(batch["image"], data.mean, data.std)
         crops = (image for _, part in at_own_sizes(batch, images) for image in part)
         for image, labels, path in zip(crops, prediction, batch["path"], strict=True):
             mask_path, overlay_path = output_paths(self.directory, Path(path))
-            save_mask(labels.cpu().numpy(), self._palette, mask_path)
             rgb = (image * 255).round().clamp(0, 255).byte()
-            save_overlay(rgb, labels, self._palette, overlay_path, self.overlay_alpha)
+            try:
+                self._save(rgb, labels, mask_path, overlay_path)
+            except OSError as error:
+                if error.errno in DISK_ERRNOS:
+                    raise
+                self._skip(path, f"cannot write {error.filename or self.directory}: {error.strerror or error}")
+                continue
             self.written += 1
         now = time.perf_counter()
         if not sys.stdout.isatty() and now - self._last_print >= self.progress_interval:
             self._last_print = now
             print(f"predicted {self.written + len(self.failed)}/{self._total} images", flush=True)
 
+    def _save(self, rgb: Tensor, labels: Tensor, mask_path: Path, overlay_path: Path) -> None:
+        """Writes the mask and the overlay of one image: both or neither."""
+        save_mask(labels.cpu().numpy(), self._palette, mask_path)
+        try:
+            save_overlay(rgb, labels, self._palette, overlay_path, self.overlay_alpha)
+        except BaseException:
+            mask_path.unlink()
+            raise
+
+    def _skip(self, path: str, error: str) -> None:
+        print(f"lit-seg predict: skipped {path}: {error}", file=sys.stderr, flush=True)
+        self.failed.append((path, error))
+
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Says how many images were written; raises :class:`PredictionFailures` if any input failed."""
         print(f"wrote masks and overlays of {self.written} images to {self.directory}", flush=True)
         if self.failed:
-            names = ", ".join(path for path, _ in self.failed)
-            print(f"lit-seg predict: {len(self.failed)} file(s) could not be read: {names}", file=sys.stderr)
+            names = [Path(path).name for path, _ in self.failed]
+            listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise PredictionFailures(
+                f"{len(self.failed)} of {self._total} input(s) failed (each reported above): {listed}"
+            )

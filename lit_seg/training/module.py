@@ -11,10 +11,11 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from lit_seg.data.batch import Batch, PredictBatch, at_own_sizes
+from lit_seg.data.options import check_option
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.boundary import BoundaryF1
 from lit_seg.evaluation.crf import DenseCRF
-from lit_seg.evaluation.inference import Inference
+from lit_seg.evaluation.inference import Inference, MultiScaleFlip, SlidingWindow
 from lit_seg.evaluation.metrics import flatten_results, segmentation_metrics
 from lit_seg.training.checkpoints import NonFiniteError
 from lit_seg.training.losses import SegmentationLoss
@@ -32,6 +33,17 @@ class ClassCountMismatch(ValueError):
 
 class BatchTooSmallForBatchNorm(ValueError):
     """A batch norm in training saw one value per channel: one image per process on a 1x1 map."""
+
+
+class ImageTooLarge(ValueError):
+    """An image to evaluate whole has more pixels than ``max_eval_pixels`` allows."""
+
+
+def runs_whole_images(inference: Inference | None) -> bool:
+    """Whether ``inference`` passes each whole image through the network, so that its memory grows with
+    the image's pixels (a sliding window's is bounded by its windows)."""
+    window = inference.window if isinstance(inference, MultiScaleFlip) else inference
+    return not isinstance(window, SlidingWindow)
 
 
 class SegmentationModule(LightningModule):
@@ -67,6 +79,10 @@ class SegmentationModule(LightningModule):
             CRF (:class:`lit_seg.evaluation.crf.DenseCRF`), on images un-normalised with the DataModule's
             mean and std; None for none.
         boundary_f1: also compute SegNet's boundary F1 score (``<stage>/BF``) in validation and test.
+        max_eval_pixels: the most pixels of an image that validation, test and predict pass whole through
+            the network (``inference`` None, or without a sliding window); a larger image stops the run
+            with :class:`ImageTooLarge`, which names this option and the sliding window. The default,
+            4096 x 4096, passes every image of the supported datasets; None sets no limit.
     """
 
     def __init__(
@@ -90,9 +106,11 @@ class SegmentationModule(LightningModule):
         inference: Inference | None = None,
         crf: DenseCRF | None = None,
         boundary_f1: bool = True,
+        max_eval_pixels: int | None = 4096 * 4096,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "optimizer", "inference", "crf"])
+        # Evaluation settings stay out: LightningCLI applies a checkpoint's hyperparameters over the command line.
+        self.save_hyperparameters(ignore=["net", "optimizer", "inference", "crf", "max_eval_pixels"])
         self.net = net if isinstance(net, nn.Module) else net(num_classes)
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
@@ -121,6 +139,11 @@ class SegmentationModule(LightningModule):
         self.crf = crf
         self.val_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
         self.test_boundary = BoundaryF1(ignore_index) if boundary_f1 else None
+        check_option(
+            max_eval_pixels is None or max_eval_pixels > 0, "max_eval_pixels", max_eval_pixels,
+            "a positive number of pixels, or None",
+        )
+        self.max_eval_pixels = max_eval_pixels
         self.confusion_matrix: Tensor | None = None  # of the last validate or test run, summed over processes
 
     def frozen_batchnorms(self) -> list[nn.Module]:
@@ -153,7 +176,19 @@ class SegmentationModule(LightningModule):
         return outputs
 
     def infer(self, images: Tensor) -> Tensor:
-        """Logits for evaluation and prediction, by the configured inference mode."""
+        """Logits for evaluation and prediction, by the configured inference mode.
+
+        Raises:
+            ImageTooLarge: the images go whole through the network and each has more than ``max_eval_pixels``.
+        """
+        height, width = images.shape[-2:]
+        budget = self.max_eval_pixels
+        if budget is not None and height * width > budget and runs_whole_images(self.inference):
+            raise ImageTooLarge(
+                f"an image of {width}x{height} pixels is above model.max_eval_pixels ({budget}) for whole-image "
+                "inference; evaluate it in windows (--model.inference lit_seg.evaluation.inference.SlidingWindow "
+                "with its crop_size and stride) or raise --model.max_eval_pixels"
+            )
         if self.inference is None:
             return self(images)["out"]
         return self.inference(lambda crops: self(crops)["out"], images)

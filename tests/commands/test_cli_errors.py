@@ -1,5 +1,7 @@
 """Bad input gets a one-line error naming the culprit, not a traceback from inside torch."""
 
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -96,3 +98,87 @@ def test_missing_dataset_root_names_path(capsys: pytest.CaptureFixture, tmp_path
     error = error_of(capsys, ["fit", "--config", str(TINY_MODEL), "--data", "lit_seg.data.FolderDataModule",
                               "--data.root", str(tmp_path / "nowhere"), "--trainer.default_root_dir", str(tmp_path)])
     assert str(tmp_path / "nowhere") in error
+
+
+class _RemovesFile:
+    """Pickles as a call of ``os.remove``: loading it unchecked would delete ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return os.remove, (str(self.path),)
+
+
+def bad_checkpoint(kind: str, good: Path, folder: Path) -> Path:
+    """A checkpoint file of ``kind``, made from the complete checkpoint ``good``."""
+    path = folder / f"{kind}.ckpt"
+    data = good.read_bytes()
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "corrupt":
+        path.write_bytes(b"\x80\x02garbage" * 64)
+    elif kind == "refused":
+        torch.save({"state_dict": {}, "payload": _RemovesFile(folder / "sentinel")}, path)
+    elif kind == "not_lightning":
+        torch.save({"weights": torch.zeros(2)}, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("empty", "is empty"),
+        ("truncated", "cannot be read: it is truncated or corrupt"),
+        ("corrupt", "is corrupt or not a PyTorch checkpoint"),
+        ("refused", "is refused: it holds a pickled posix.remove, and unpickling it could run code"),
+        ("not_lightning", "holds no state_dict"),
+    ],
+)
+def test_unloadable_checkpoint_is_one_line(
+    capsys: pytest.CaptureFixture, trained_run: Path, tmp_path: Path, kind: str, message: str
+) -> None:
+    (tmp_path / "sentinel").touch()
+    checkpoint = bad_checkpoint(kind, trained_run / "checkpoints" / "last.ckpt", tmp_path)
+    for subcommand in ("validate", "fit"):
+        args = [subcommand, "--config", str(trained_run / "config.yaml"), "--ckpt_path", str(checkpoint)]
+        error = error_of(capsys, [*args, "--trainer.default_root_dir", str(tmp_path / "run")])
+        assert error.strip().splitlines()[-1].startswith(f"lit-seg: error: checkpoint {checkpoint} {message}")
+        assert "Traceback" not in error and "weights_only" not in error
+    assert (tmp_path / "sentinel").exists()  # the pickled call never ran
+
+
+def test_checkpoint_of_another_class_count(
+    capsys: pytest.CaptureFixture, trained_run: Path, shapes_root: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(shapes_root, root)
+    with (root / "classes.txt").open("a") as classes:
+        classes.write("star\nmoon\n")
+    checkpoint = trained_run / "checkpoints" / "last.ckpt"
+    error = error_of(capsys, ["validate", "--config", str(trained_run / "config.yaml"), "--ckpt_path", str(checkpoint),
+                              "--data.root", str(root), "--trainer.default_root_dir", str(tmp_path / "run")])
+    assert error.strip().splitlines()[-1] == (
+        f"lit-seg: error: checkpoint {checkpoint} was trained for 5 classes, but the data has 7"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--model.net.width=16",
+         r"does not fit the network: 9 tensor\(s\) differ in shape, e\.g\. net\.\S+ is \[8\] there and \[16\] here"),
+        ("--model.net.aux=true",
+         r"holds the weights of another network: 2 of this network's tensors are missing from it"),
+    ],
+)
+def test_checkpoint_of_another_network(
+    capsys: pytest.CaptureFixture, trained_run: Path, tmp_path: Path, option: str, message: str
+) -> None:
+    checkpoint = trained_run / "checkpoints" / "last.ckpt"
+    error = error_of(capsys, ["validate", "--config", str(trained_run / "config.yaml"), "--ckpt_path", str(checkpoint),
+                              option, "--trainer.default_root_dir", str(tmp_path / "run")])
+    last_line = error.strip().splitlines()[-1]
+    assert re.match(rf"lit-seg: error: checkpoint {re.escape(str(checkpoint))} {message}", last_line)

@@ -1,5 +1,7 @@
 """``lit-seg predict`` on a folder of mixed images with a trained run's config and checkpoint."""
 
+import errno
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ from PIL import Image
 
 from lit_seg.commands.cli import main
 from lit_seg.data.palette import class_palette
+from lit_seg.evaluation import prediction_writer
 from lit_seg.evaluation.prediction_writer import overlay, save_mask
 
 # name: (width, height, mode)
@@ -38,14 +41,30 @@ def predict(run: Path, inputs: Path, output: Path, *extra: str) -> None:
     ])
 
 
+def failed_predict(capsys: pytest.CaptureFixture, *args: Path | str) -> tuple[list[str], str]:
+    """The skipped-file lines and the final error line of a predict run that exits with code 1."""
+    with pytest.raises(SystemExit) as exit_info:
+        predict(*args)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    return [line for line in lines if line.startswith("lit-seg predict: skipped ")], lines[-1]
+
+
+def outputs_of(names: list[str]) -> set[str]:
+    return {f"{name}.png" for name in names} | {f"{name}_overlay.jpg" for name in names}
+
+
 def test_predict_writes_a_mask_and_an_overlay_per_image_and_reports_a_corrupt_file(
     trained_run: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     config = (trained_run / "config.yaml").read_text()
     output = tmp_path / "out"
-    predict(trained_run, inputs, output)
-    assert "broken.png" in capsys.readouterr().err
-    expected = {f"{name}.png" for name in IMAGES} | {f"{name}_overlay.jpg" for name in IMAGES}
+    skipped, last = failed_predict(capsys, trained_run, inputs, output)
+    assert len(skipped) == 1 and skipped[0].startswith(f"lit-seg predict: skipped {inputs / 'broken.png'}: cannot read")
+    assert last == "lit-seg: error: 1 of 5 input(s) failed (each reported above): broken.png"
+    expected = outputs_of(list(IMAGES))
     assert {p.name for p in output.iterdir()} == expected  # nothing for broken.png, no temporary file
     for name, (width, height, _) in IMAGES.items():
         with Image.open(output / f"{name}.png") as mask:
@@ -64,12 +83,75 @@ def test_existing_outputs_are_not_overwritten_without_the_flag(
     (output / "gray.png").write_bytes(b"keep me")
     with pytest.raises(SystemExit):
         predict(trained_run, inputs, output)
-    assert "already exist" in capsys.readouterr().err
+    assert "already exist" in (error := capsys.readouterr().err) and "--predictions.overwrite true" in error
     assert (output / "gray.png").read_bytes() == b"keep me"
     assert [p.name for p in output.iterdir()] == ["gray.png"]  # stopped before predicting anything
-    predict(trained_run, inputs, output, "--predictions.overwrite", "true")
+    with pytest.raises(SystemExit):  # broken.png
+        predict(trained_run, inputs, output, "--predictions.overwrite", "true")
     with Image.open(output / "gray.png") as mask:
         assert mask.size == (21, 33)
+
+
+def test_image_above_the_pixel_limit_is_skipped_and_the_others_written(
+    trained_run: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Image.fromarray(np.zeros((150, 140, 3), dtype=np.uint8)).save(inputs / "giant.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # PIL refuses above twice this; the others are smaller
+    output = tmp_path / "out"
+    skipped, last = failed_predict(capsys, trained_run, inputs, output)
+    assert any(line.startswith(f"lit-seg predict: skipped {inputs / 'giant.png'}: image") and "too large" in line
+               for line in skipped)
+    assert last == "lit-seg: error: 2 of 6 input(s) failed (each reported above): broken.png, giant.png"
+    assert {p.name for p in output.iterdir()} == outputs_of(list(IMAGES))
+
+
+def failing_write(failure: OSError, stems: tuple[str, ...] = ()) -> Callable[[Path, Callable[[Path], None]], None]:
+    """``write_atomically`` that fails with ``failure`` for outputs of the given stems (all when none given)."""
+    write_atomically = prediction_writer.write_atomically
+
+    def write(path: Path, save: Callable[[Path], None]) -> None:
+        if stems and path.stem.removesuffix("_overlay") not in stems:
+            return write_atomically(path, save)
+        raise failure
+
+    return write
+
+
+def test_a_file_that_cannot_be_written_is_skipped_and_the_others_written(
+    trained_run: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failure = OSError(errno.ENAMETOOLONG, "File name too long")
+    monkeypatch.setattr(prediction_writer, "write_atomically", failing_write(failure, ("rgba",)))
+    output = tmp_path / "out"
+    skipped, last = failed_predict(capsys, trained_run, inputs, output)
+    reason = f"cannot write {output / 'rgba.png'}: File name too long"
+    assert f"lit-seg predict: skipped {inputs / 'rgba.png'}: {reason}" in skipped
+    assert last == "lit-seg: error: 2 of 5 input(s) failed (each reported above): broken.png, rgba.png"
+    assert {p.name for p in output.iterdir()} == outputs_of(["rgb", "gray", "photo"])
+
+
+def test_a_read_only_output_folder_stops_in_one_line(
+    trained_run: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root, a folder's permissions do not stop writes: the folder's file system refuses each one instead.
+    failure = OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr(prediction_writer, "write_atomically", failing_write(failure))
+    output = tmp_path / "out"
+    _, last = failed_predict(capsys, trained_run, inputs, output)
+    assert last == f"lit-seg: error: Read-only file system: {output / 'gray.png'}"  # the first image, in name order
+    assert list(output.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, whose every write fails with ENOSPC")
+def test_a_full_disk_stops_in_one_line_naming_the_file(
+    trained_run: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / ".photo_overlay.jpg.tmp").symlink_to("/dev/full")  # the overlay's temporary file: the kernel's ENOSPC
+    _, last = failed_predict(capsys, trained_run, inputs, output)
+    assert last == f"lit-seg: error: No space left on device: {output / 'photo_overlay.jpg'}"
+    assert {p.name for p in output.iterdir()} == outputs_of(["gray"])  # photo's mask went with its overlay
 
 
 def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
