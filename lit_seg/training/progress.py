@@ -55,8 +55,8 @@ def validation_summary(trainer: Trainer) -> str:
     return f"validation after step {trainer.global_step}: {values}"
 
 
-def run_summary(trainer: Trainer) -> list[str]:
-    """Lines saying where a fit's checkpoints, config and W&B run are."""
+def run_summary(trainer: Trainer, log_dir: str | None) -> list[str]:
+    """Lines saying where a fit's checkpoints, config (in ``log_dir``, the trainer's) and W&B run are."""
     lines = []
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
@@ -66,7 +66,7 @@ def run_summary(trainer: Trainer) -> list[str]:
             last = Path(callback.best_model_path).with_name("last.ckpt")
             if last.exists():
                 lines.append(f"last checkpoint: {last} (resume with --ckpt_path last)")
-    config = Path(trainer.log_dir or trainer.default_root_dir, "config.yaml")
+    config = Path(log_dir or trainer.default_root_dir, "config.yaml")
     if config.is_file():
         lines.append(f"config: {config}")
     for logger in trainer.loggers:
@@ -130,8 +130,9 @@ class LineProgressBar(ProgressBar):
             self._print(validation_summary(trainer))
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
         if self.is_enabled:
-            for line in run_summary(trainer):
+            for line in run_summary(trainer, log_dir):
                 self._print(line)
 
 
@@ -308,9 +309,10 @@ class RichStepProgressBar(ProgressBar):
         self._end_eval()
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask
         if self.is_enabled:  # the bar stays as the last step left it (the epoch has been counted up since)
             self._stop()
-            for line in run_summary(trainer):
+            for line in run_summary(trainer, log_dir):
                 self.print(line)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
