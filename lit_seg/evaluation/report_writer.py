@@ -59,5 +59,5 @@ class EvaluationReportWriter(Callback):
         for table in report.tables():
             console.print(table)
         paths = report.write(directory)
-        console.print(f"{stage} report: {paths['json']}, {paths['csv']}, {paths['plot']}")
+        console.print(f"{stage} report: {paths['json']}, {paths['csv']}, {paths['plot']}", soft_wrap=True)
         report.log_to_wandb(trainer.loggers, paths["plot"])
