@@ -1,28 +1,39 @@
-"""``lit-seg export``: a trained network to ONNX or torch.export with dynamic size, checked against PyTorch."""
+"""``lit-seg export``: a trained network to ONNX or torch.export with dynamic batch, height and width,
+checked against PyTorch, with what a deployment needs to use it (class names, palette, ignore index, the
+images' mean and std) in the ONNX file's metadata or in a JSON file beside a ``.pt2``."""
 
-import argparse
 import copy
+import json
 import os
+import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime
 import torch
 import yaml
+from jsonargparse import ActionConfigFile, ArgumentError, Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 from torch import Tensor, nn
 from torch.export import Dim, ExportedProgram
 
 from lit_seg.commands.cli import link_data_to_model
 from lit_seg.data.datamodule import SegmentationDataModule
+from lit_seg.data.palette import class_palette
 from lit_seg.networks.backbones import load_state_dict
 from lit_seg.training.module import SegmentationModule
 
 FORMATS = {".onnx": "ONNX", ".pt2": "torch.export"}
+CONFIG_OPTIONS = ("--config", "-c")
+# The names of the exported graph's dimensions: input "images" [batch, 3, height, width], output "logits"
+# [batch, classes, height, width].
+DIMENSIONS = {0: "batch", 2: "height", 3: "width"}
 
 
 class ExportError(RuntimeError):
@@ -128,21 +139,74 @@ def capture(net: nn.Module, example_size: tuple[int, int] = (512, 512)) -> Expor
         ) from error
 
 
-def export(net: nn.Module, path: Path, example_size: tuple[int, int] = (512, 512), opset: int = 18) -> None:
-    """Writes ``net`` (logits only, input ``images`` of any batch, height and width) to ``path``:
-    ONNX for ``.onnx``, a torch.export program for ``.pt2`` (load with ``torch.export.load``)."""
+def deployment_metadata(data: SegmentationDataModule) -> dict[str, Any]:
+    """What a deployment needs besides the network, from the DataModule: the class names, the palette
+    (an RGB colour per class), the ignore index, and the mean and std that normalise images scaled to
+    [0, 1], with the input and output described."""
+    return {
+        "class_names": list(data.class_names),
+        "palette": class_palette(data.num_classes, data.palette).tolist(),
+        "ignore_index": data.ignore_index,
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "input": "images: float32 [batch, 3, height, width], RGB scaled to [0, 1], then (x - mean) / std",
+        "output": "logits: float32 [batch, classes, height, width]; each pixel's class is the argmax over classes",
+    }
+
+
+def metadata_path(path: Path) -> Path:
+    """The JSON file of a ``.pt2`` export's metadata: ``model.pt2`` -> ``model.json``."""
+    return path.with_suffix(".json")
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata of an exported file: an ONNX file's ``metadata_props`` (each value JSON), or the
+    JSON file beside a ``.pt2``."""
+    if path.suffix == ".onnx":
+        model = onnx.load(str(path), load_external_data=False)
+        return {prop.key: json.loads(prop.value) for prop in model.metadata_props}
+    return json.loads(metadata_path(path).read_text())
+
+
+def _name_dimensions(model: onnx.ModelProto) -> None:
+    """Names the input's dynamic dimensions batch, height and width, wherever the graph uses them."""
+    names = {}
+    for index, dimension in enumerate(model.graph.input[0].type.tensor_type.shape.dim):
+        if dimension.dim_param and index in DIMENSIONS:
+            names[dimension.dim_param] = DIMENSIONS[index]
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for dimension in value.type.tensor_type.shape.dim:
+            if dimension.dim_param in names:
+                dimension.dim_param = names[dimension.dim_param]
+
+
+def export(
+    net: nn.Module, path: Path, example_size: tuple[int, int] = (512, 512), opset: int = 18,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Writes ``net`` (logits only, input ``images`` of any batch, height and width, so named) to
+    ``path``: ONNX for ``.onnx``, a torch.export program for ``.pt2`` (load with ``torch.export.load``).
+    ``metadata`` (see :func:`deployment_metadata`) goes into the ONNX file's ``metadata_props``, each
+    value as JSON, or into a JSON file beside the ``.pt2`` (:func:`metadata_path`)."""
     if path.suffix not in FORMATS:
         raise ExportError(f"unknown export format {path.suffix!r} of {path}: use {' or '.join(FORMATS)}")
     program = capture(net, example_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".pt2":
         torch.export.save(program, path)
+        if metadata is not None:
+            metadata_path(path).write_text(json.dumps(metadata, indent=2) + "\n")
         return
     large = sum(p.numel() * p.element_size() for p in net.parameters()) > 1.5 * 2**30  # protobuf's 2 GB limit
     torch.onnx.export(
         program, (), str(path), input_names=["images"], output_names=["logits"], opset_version=opset,
         external_data=large, verbose=False,
     )
+    model = onnx.load(str(path), load_external_data=False)  # the weights of a large model stay where they are
+    _name_dimensions(model)
+    for key, value in (metadata or {}).items():
+        model.metadata_props.add(key=key, value=json.dumps(value))
+    onnx.save(model, str(path))
 
 
 def load_exported(path: Path) -> Callable[[Tensor], Tensor]:
@@ -191,45 +255,72 @@ def check(net: nn.Module, path: Path, sizes: list[tuple[int, int]], tolerance: f
     return worst
 
 
-def load_trained(config: Path, checkpoint: Path | None) -> tuple[SegmentationModule, SegmentationDataModule]:
-    """The model and DataModule of a run's ``config.yaml``, with the weights of ``checkpoint``."""
-    parser = LightningArgumentParser()
+def export_parser(config_keys: set[str]) -> LightningArgumentParser:
+    """The parser of ``lit-seg export``: ``--config`` files as ``lit-seg fit`` takes them (a run's
+    config.yaml, or the files a run was stacked from, in order), of which only ``model`` and ``data`` are
+    used (``config_keys`` are the other top-level keys in them, accepted and ignored), then options of the
+    command line (``--data.init_args.root DIR`` as in ``fit``)."""
+    parser = LightningArgumentParser(
+        prog="lit-seg export", description=__doc__, exit_on_error=False,
+        usage="%(prog)s --config RUN/version_0/config.yaml --ckpt_path CKPT --output model.onnx",
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="a run's config.yaml, or the files it was stacked from")
     parser.add_lightning_class_args(SegmentationModule, "model")
     parser.add_lightning_class_args(SegmentationDataModule, "data", subclass_mode=True)
     link_data_to_model(parser)
-    settings = yaml.safe_load(config.read_text())
-    objects = parser.instantiate(parser.parse_object({"model": settings["model"], "data": settings["data"]}))
-    model = objects.model
-    if checkpoint is not None:
-        model.load_state_dict(load_state_dict(checkpoint))
-    return model.eval(), objects.data
+    parser.add_argument("--ckpt_path", type=str, required=True, help="the checkpoint whose weights are exported")
+    parser.add_argument("--output", type=str, required=True, help="model.onnx (ONNX) or model.pt2 (torch.export)")
+    parser.add_argument("--example_size", type=tuple[int, int], default=(512, 512),
+                        help="height and width traced (the exported model takes any size)")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset")
+    parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing output file")
+    for key in sorted(config_keys - {"model", "data", "config", "ckpt_path"}):
+        parser.add_argument(f"--{key}", type=Any, default=None, help="(ignored)")
+    return parser
+
+
+def _config_keys(argv: list[str]) -> set[str]:
+    """The top-level keys of the config files in ``argv``."""
+    keys = set()
+    for option, value in zip(argv, argv[1:]):
+        if option in CONFIG_OPTIONS and Path(value).is_file():
+            loaded = yaml.safe_load(Path(value).read_text())
+            keys |= set(loaded) if isinstance(loaded, dict) else set()
+    return keys
+
+
+def load_trained(argv: list[str]) -> tuple[SegmentationModule, SegmentationDataModule, Namespace]:
+    """The model (with the checkpoint's weights) and DataModule that the ``lit-seg export`` arguments
+    ``argv`` describe, and the parsed arguments."""
+    parser = export_parser(_config_keys(argv))
+    try:
+        args = parser.parse_args(argv)
+    except ArgumentError as error:
+        raise SystemExit(f"lit-seg export: error: {error}") from None
+    objects = parser.instantiate_classes(args)
+    objects.model.load_state_dict(load_state_dict(Path(args.ckpt_path)))
+    return objects.model.eval(), objects.data, args
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``lit-seg export --config RUN/config.yaml --checkpoint CKPT --output model.onnx``."""
-    parser = argparse.ArgumentParser(prog="lit-seg export", description=__doc__)
-    parser.add_argument("--config", type=Path, required=True, help="the run's config.yaml")
-    parser.add_argument("--checkpoint", type=Path, help="weights (a Lightning checkpoint); none keeps the initial ones")
-    parser.add_argument("--output", type=Path, required=True, help="model.onnx (ONNX) or model.pt2 (torch.export)")
-    parser.add_argument("--example-size", type=int, nargs=2, default=[512, 512], metavar=("HEIGHT", "WIDTH"),
-                        help="input size traced (the exported model takes any size)")
-    parser.add_argument("--opset", type=int, default=18, help="ONNX opset")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    args = parser.parse_args(argv)
-    if args.output.exists() and not args.overwrite:
-        parser.error(f"{args.output} exists; pass --overwrite to replace it")
-    model, _ = load_trained(args.config, args.checkpoint)
+    """``lit-seg export --config RUN/version_0/config.yaml --ckpt_path CKPT --output model.onnx``."""
+    model, data, args = load_trained(sys.argv[1:] if argv is None else list(argv))
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        raise SystemExit(f"lit-seg export: error: {output} exists; pass --overwrite true to replace it")
     height, width = args.example_size
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
     # Written and checked in a scratch folder, then moved: a failure leaves no file behind.
-    with tempfile.TemporaryDirectory(dir=args.output.parent, prefix=f".{args.output.name}.") as scratch:
-        staged = Path(scratch) / args.output.name
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
+        staged = Path(scratch) / output.name
         try:
-            export(model.net, staged, (height, width), args.opset)
+            export(model.net, staged, (height, width), args.opset, deployment_metadata(data))
             difference = check(model.net, staged, [(height, width), (height + 37, width + 23)])
         except ExportError as error:
-            parser.exit(1, f"lit-seg export: error: {error}\n")
-        for file in Path(scratch).iterdir():  # the model, and its weights file for ONNX over 2 GB
-            os.replace(file, args.output.parent / file.name)
-    kind = FORMATS[args.output.suffix]
-    print(f"wrote {kind} model {args.output} (logits differ from PyTorch by at most {difference:.2g})")
+            raise SystemExit(f"lit-seg export: error: {error}") from None
+        for file in Path(scratch).iterdir():  # the model, its metadata (.pt2) or its weights (ONNX over 2 GB)
+            os.replace(file, output.parent / file.name)
+    kind = FORMATS[output.suffix]
+    where = "its metadata" if output.suffix == ".onnx" else metadata_path(output)
+    print(f"wrote {kind} model {output} (logits differ from PyTorch by at most {difference:.2g}); "
+          f"class names, palette, ignore index, mean and std in {where}")

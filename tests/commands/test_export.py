@@ -1,13 +1,19 @@
-"""Export to ONNX and torch.export with a dynamic input size, checked against PyTorch's logits."""
+"""Export to ONNX and torch.export with a dynamic input size, checked against PyTorch's logits, with the
+metadata that lets a deployment reproduce ``predict``."""
 
+import json
 from pathlib import Path
 
+import numpy as np
+import onnx
+import onnxruntime
 import pytest
 import torch
+from PIL import Image
 from torch import Tensor, nn
 
-from lit_seg.commands.cli import main
-from lit_seg.commands.export import ExportError, capture, check, export, exportable
+from lit_seg.commands.cli import main, run_cli
+from lit_seg.commands.export import ExportError, capture, check, export, exportable, read_metadata
 from lit_seg.networks import create_model, list_models
 
 # Small backbones for the models of PAPERS.md that have a choice.
@@ -100,17 +106,52 @@ def test_an_unexportable_layer_is_named() -> None:
         capture(Unexportable(), example_size=(16, 16))
 
 
+def export_args(run: Path, output: Path, *configs: Path) -> list[str]:
+    return ["export", "--config", str(run / "config.yaml"), *(f"--config={config}" for config in configs),
+            "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--output", str(output), "--example_size", "[32, 48]"]
+
+
 @pytest.mark.parametrize("suffix", [".onnx", ".pt2"])
-def test_export_command_writes_a_checked_model(
+def test_export_command_writes_a_checked_model_and_its_metadata(
     trained_run: Path, tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture
 ) -> None:
     output = tmp_path / f"model{suffix}"
-    checkpoint = trained_run / "checkpoints" / "last.ckpt"
-    args = ["export", "--config", str(trained_run / "config.yaml"), "--checkpoint", str(checkpoint),
-            "--output", str(output), "--example-size", "32", "48"]
-    main(args)
+    overlay = tmp_path.parent / f"{tmp_path.name}-overlay.yaml"  # as a stacked run's later file: other keys too
+    overlay.write_text("trainer:\n  max_steps: 1\nwandb:\n  project: mine\nmodel:\n  boundary_f1: false\n")
+    main(export_args(trained_run, output, overlay))
     assert "differ from PyTorch by at most" in capsys.readouterr().out
-    assert [p.name for p in tmp_path.iterdir()] == [output.name]  # no scratch files left
-    with pytest.raises(SystemExit):
-        main(args)
-    assert "--overwrite" in capsys.readouterr().err
+    beside = {".onnx": [], ".pt2": ["model.json"]}[suffix]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([output.name, *beside])  # no scratch files left
+    metadata = read_metadata(output)
+    assert metadata["class_names"][0] == "background" and metadata["ignore_index"] == 255
+    assert len(metadata["palette"]) == len(metadata["class_names"]) and len(metadata["mean"]) == 3
+    with pytest.raises(SystemExit, match="--overwrite true"):
+        main(export_args(trained_run, output))
+
+
+def test_onnx_dimensions_are_named(trained_run: Path, tmp_path: Path) -> None:
+    main(export_args(trained_run, tmp_path / "model.onnx"))
+    graph = onnx.load(str(tmp_path / "model.onnx")).graph
+    shapes = [[d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim] for value in (*graph.input, *graph.output)]
+    assert shapes == [["batch", 3, "height", "width"], ["batch", 5, "height", "width"]]
+
+
+def test_onnx_with_its_metadata_alone_reproduces_predict(trained_run: Path, shapes_root: Path, tmp_path: Path) -> None:
+    image_path = tmp_path / "photo.png"
+    with Image.open(next((shapes_root / "images" / "val").iterdir())) as image:
+        image.convert("RGB").resize((45, 37)).save(image_path)  # a size the export never traced
+    run_cli(["predict", "--config", str(trained_run / "config.yaml"), "--ckpt_path",
+             str(trained_run / "checkpoints" / "last.ckpt"), "--data.predict_inputs", f"[{image_path}]",
+             "--predictions.output_dir", str(tmp_path / "predicted")])
+    with Image.open(tmp_path / "predicted" / "photo.png") as mask:
+        predicted = np.asarray(mask)
+    main(export_args(trained_run, tmp_path / "model.onnx"))
+
+    # What a deployment has: the ONNX file.
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    metadata = {key: json.loads(value) for key, value in session.get_modelmeta().custom_metadata_map.items()}
+    pixels = np.asarray(Image.open(image_path).convert("RGB"), dtype=np.float32) / 255
+    images = ((pixels - metadata["mean"]) / metadata["std"]).transpose(2, 0, 1)[None].astype(np.float32)
+    [logits] = session.run(["logits"], {"images": images})
+    np.testing.assert_array_equal(logits[0].argmax(0), predicted)
+    assert len(metadata["class_names"]) == logits.shape[1]
