@@ -17,6 +17,7 @@ from lit_seg.evaluation.boundary import BoundaryF1
 from lit_seg.evaluation.crf import DenseCRF
 from lit_seg.evaluation.inference import Inference, MultiScaleFlip, SlidingWindow
 from lit_seg.evaluation.metrics import flatten_results, segmentation_metrics
+from lit_seg.networks.base import SegmentationNet
 from lit_seg.training.checkpoints import NonFiniteError
 from lit_seg.training.losses import SegmentationLoss
 from lit_seg.training.optim import parameter_groups, poly_schedule
@@ -50,8 +51,10 @@ class SegmentationModule(LightningModule):
     """Trains a network that maps images to ``{"out": logits}`` (+ ``"aux"`` and ``"scales"`` in training).
 
     Args:
-        net: a model class or builder called with ``num_classes`` (a YAML ``class_path`` such as
-            ``lit_seg.networks.PSPNet`` with its ``init_args``), or a ready ``nn.Module``.
+        net: a :class:`~lit_seg.networks.base.SegmentationNet` class called with ``num_classes``: on the
+            command line and in YAML a registry name (``pspnet``, ``smp.unet``: ``lit-seg models`` lists
+            them) or a ``class_path`` such as ``lit_seg.networks.pspnet.PSPNet``, with its ``init_args``;
+            in Python also a ready ``nn.Module``.
         num_classes: number of classes; linked from the DataModule by the CLI.
         class_names: names for per-class metrics; linked from the DataModule by the CLI.
         ignore_index: label excluded from loss and metrics; linked from the DataModule.
@@ -87,7 +90,7 @@ class SegmentationModule(LightningModule):
 
     def __init__(
         self,
-        net: Callable[[int], nn.Module],
+        net: Callable[[int], SegmentationNet],
         num_classes: int,
         class_names: Sequence[str] | None = None,
         ignore_index: int = 255,

@@ -4,47 +4,44 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
+from lit_seg.networks import SegmentationNet
 
-class TinyNet(nn.Module):
+
+class TinyNet(SegmentationNet):
     """Two 3x3 convs and a 1x1 classifier at full resolution; ``aux=True`` adds an aux head."""
 
     def __init__(self, num_classes: int, width: int = 8, aux: bool = False) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
+        backbone = nn.Sequential(
             nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
         )
-        self.head = nn.Conv2d(width, num_classes, 1)
-        self.aux_head = nn.Conv2d(width, num_classes, 1) if aux else None
-
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
-        features = self.body(images)
-        outputs = {"out": self.head(features)}
-        if self.training and self.aux_head is not None:
-            outputs["aux"] = self.aux_head(features)
-        return outputs
+        aux_head = nn.Conv2d(width, num_classes, 1) if aux else None
+        super().__init__(backbone, nn.Conv2d(width, num_classes, 1), aux_head)
 
 
-class PositionFreeNet(nn.Module):
+class PositionFreeNet(SegmentationNet):
     """Per-pixel logits from a 1x1 conv: position-independent and flip-equivariant."""
 
     def __init__(self, num_classes: int) -> None:
+        super().__init__(nn.Identity(), nn.Conv2d(3, num_classes, 1))
+
+
+class _Scale(nn.Module):
+    """Multiplies by a learnable scalar that starts at 1."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.head = nn.Conv2d(3, num_classes, 1)
+        self.scale = nn.Parameter(torch.ones(()))
 
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
-        return {"out": self.head(images)}
+    def forward(self, features: Tensor) -> Tensor:
+        return features * self.scale
 
 
-class IdentityNet(nn.Module):
+class IdentityNet(SegmentationNet):
     """Returns its input as logits: a dataset of one-hot "images" then fixes the predictions."""
 
     def __init__(self, num_classes: int) -> None:
-        super().__init__()
-        self.unused_scale = nn.Parameter(torch.ones(()))
-
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
-        return {"out": images * self.unused_scale}
+        super().__init__(nn.Identity(), _Scale())
 
 
 class ExplodingNet(TinyNet):

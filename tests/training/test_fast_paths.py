@@ -79,7 +79,7 @@ def test_losses_follow_the_plain_fp32_run(plain: Recorder, setup: Setup, toleran
 
 def test_the_net_stays_channels_last_and_compiled() -> None:
     module = build_module(lambda: TinyNet(4), 4, Setup(channels_last=True, compile=True))
-    assert module.net.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert module.net.backbone[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert "_orig_mod" not in "".join(module.state_dict())  # compiled in place: checkpoint keys unchanged
 
 

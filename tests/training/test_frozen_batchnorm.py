@@ -18,13 +18,13 @@ class NormModes(Callback):
         self.modes: list[bool] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: ANN001
-        self.modes.append(pl_module.net.body[1].training)
+        self.modes.append(pl_module.net.backbone[1].training)
 
 
 def test_frozen_batchnorm_stays_unchanged_while_the_rest_trains() -> None:
     torch.manual_seed(0)
     net = TinyNet(3)
-    norm = net.body[1]
+    norm = net.backbone[1]
     with torch.no_grad():  # statistics and affine parameters that a training step would visibly move
         norm.running_mean.normal_()
         norm.running_var.uniform_(0.5, 2.0)
@@ -33,16 +33,16 @@ def test_frozen_batchnorm_stays_unchanged_while_the_rest_trains() -> None:
     before = {name: value.clone() for name, value in net.state_dict().items()}
     module = SegmentationModule(
         net, 3, optimizer=partial(torch.optim.SGD, lr=0.1, momentum=0.9, weight_decay=1e-2),
-        frozen_batchnorm=["net.body"],
+        frozen_batchnorm=["net.backbone"],
     )
     modes = NormModes()
     fit_steps(module, SyntheticData(4, (8, 8), 3), Setup(), "cpu", 3, [modes])
 
-    assert modes.modes == [False] * 3 and module.net.body.training
+    assert modes.modes == [False] * 3 and module.net.backbone.training
     after = net.state_dict()
     for name in ("running_mean", "running_var", "weight", "bias", "num_batches_tracked"):
-        torch.testing.assert_close(after[f"body.1.{name}"], before[f"body.1.{name}"], rtol=0, atol=0)
-    for name in ("body.0.weight", "body.0.bias", "body.3.weight", "head.weight", "head.bias"):
+        torch.testing.assert_close(after[f"backbone.1.{name}"], before[f"backbone.1.{name}"], rtol=0, atol=0)
+    for name in ("backbone.0.weight", "backbone.0.bias", "backbone.3.weight", "head.weight", "head.bias"):
         assert not torch.equal(after[name], before[name]), name
     module.eval().train()  # as after a validation run
     assert module.net.head.training and not norm.training
@@ -52,9 +52,9 @@ def test_unfrozen_batchnorm_trains() -> None:
     """The same run without the option moves the statistics: the test above can fail."""
     torch.manual_seed(0)
     net = TinyNet(3)
-    before = net.body[1].running_mean.clone()
+    before = net.backbone[1].running_mean.clone()
     fit_steps(SegmentationModule(net, 3), SyntheticData(4, (8, 8), 3), Setup(), "cpu", 1, [])
-    assert not torch.equal(net.body[1].running_mean, before)
+    assert not torch.equal(net.backbone[1].running_mean, before)
 
 
 def test_prefix_without_batchnorm_is_an_error() -> None:

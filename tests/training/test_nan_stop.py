@@ -60,7 +60,7 @@ def test_non_finite_weights_are_not_saved(tmp_path: Path) -> None:
     with pytest.raises(NonFiniteError) as error:
         fit(folder, max_steps=6, every=2, callbacks=(WeightSpike(4, float("nan")),))
     assert str(error.value) == (
-        "weights are not finite after step 4 (net.body.0.weight, net.body.0.bias, net.body.1.weight and 5 more); "
+        "weights are not finite after step 4 (net.backbone.0.weight, net.backbone.0.bias, net.backbone.1.weight and 5 more); "
         "last.ckpt holds step 2 (latest-epoch0-step2.ckpt), the newest state with a finite loss and finite weights"
     )
     assert [path.name for path in folder.glob("latest-*")] == ["latest-epoch0-step2.ckpt"]
