@@ -16,7 +16,7 @@ fi
 # BatchNorm synchronised across GPUs unless the options say otherwise; the process layout comes
 # last, so that no config file overrides it.
 exec torchrun --nnodes "${NNODES}" --nproc-per-node "${NPROC_PER_NODE}" "${rendezvous[@]}" \
-  -m lit_seg.commands.cli fit --trainer.sync_batchnorm true "$@" \
+  -m lit_seg.commands.main fit --trainer.sync_batchnorm true "$@" \
   --trainer.strategy ddp \
   --trainer.num_nodes "${NNODES}" \
   --trainer.devices "${NPROC_PER_NODE}"

@@ -1,4 +1,4 @@
-"""The ``lit-seg`` command: LightningCLI for fit/validate/test/predict, plus lit_seg's own tools."""
+"""LightningCLI for ``lit-seg fit/validate/test/predict``; :mod:`lit_seg.commands.main` runs the tools."""
 
 import importlib
 import logging
@@ -21,6 +21,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
+from lit_seg.commands.main import main
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.data.io import DatasetError
 from lit_seg.data.options import OptionError, check_option
@@ -35,17 +36,6 @@ from lit_seg.training.loggers import CSVLogger, WandbLogger, new_run_id, save_ru
 from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, ImageTooLarge, SegmentationModule
 from lit_seg.training.progress import LineProgressBar, RichStepProgressBar
 from lit_seg.training.seeding import EpochSeed
-
-# Subcommands besides Lightning's, each a module with ``main(argv)``.
-TOOLS = {
-    "quickstart": "lit_seg.commands.quickstart",
-    "models": "lit_seg.commands.models_table",
-    "data-stats": "lit_seg.commands.data_stats",
-    "loader-benchmark": "lit_seg.commands.loader_benchmark",
-    "benchmark": "lit_seg.commands.benchmark",
-    "compare": "lit_seg.commands.compare",
-    "export": "lit_seg.commands.export",
-}
 
 # DataModule arguments linked into the model's arguments of the same name (CLI and export).
 DATA_TO_MODEL = ("num_classes", "class_names", "ignore_index")
@@ -490,15 +480,6 @@ def run_cli(args: list[str] | None = None) -> SegmentationCLI:
             raise
         print(f"lit-seg: error: {_one_line(cause)}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-def main(args: list[str] | None = None) -> None:
-    """The ``lit-seg`` entry point; ``args`` default to the command line."""
-    argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] in TOOLS:
-        importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
-    else:
-        run_cli(args)
 
 
 if __name__ == "__main__":
