@@ -181,6 +181,8 @@ class WandbLogger(_LightningWandbLogger):
                 f"(upload later with: wandb sync {folder})"
             )
             self.settings.mode = os.environ["WANDB_MODE"] = "offline"
+            if self._server_answered:  # the failed online run holds its id in W&B's service until it stops
+                wandb.teardown()
             return super().experiment
 
     def run_location(self) -> str | None:

@@ -1,11 +1,16 @@
-"""A configured W&B key with a server that refuses connections or never answers: ``lit-seg fit`` (a real
-process, exit included) still finishes, offline, within 30 s more than an offline run, with one warning line."""
+"""A configured W&B key with a server that refuses connections, never answers, or rejects the key:
+``lit-seg fit`` (a real process, exit included) still finishes, offline, within 30 s more than an offline
+run, with one warning line."""
 
+import http.server
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,16 +41,42 @@ def offline_seconds(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory)
     return seconds
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("server", ["refuses", "never answers"])
-def test_unreachable_server_leaves_an_offline_run(
-    server: str, offline_seconds: float, shapes_root: Path, tmp_path: Path
-) -> None:
+class Unauthorized(http.server.BaseHTTPRequestHandler):
+    """A W&B server that rejects the key of every request."""
+
+    def answer(self) -> None:
+        self.send_response(401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def server(kind: str) -> Iterator[str]:
+    """The URL of a local server that refuses connections, never answers, or rejects the key."""
+    if kind == "rejects the key":
+        with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unauthorized) as httpd:
+            threading.Thread(target=httpd.serve_forever, daemon=True).start()
+            yield f"http://127.0.0.1:{httpd.server_port}"
+            httpd.shutdown()
+        return
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        if server == "never answers":
+        sock.bind(("127.0.0.1", 0))  # bound but not listening: connections are refused
+        if kind == "never answers":
             sock.listen()  # connections wait in the backlog, unanswered
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["refuses", "never answers", "rejects the key"])
+def test_unreachable_server_leaves_an_offline_run(
+    kind: str, offline_seconds: float, shapes_root: Path, tmp_path: Path
+) -> None:
+    with server(kind) as url:
         process, seconds = fit(shapes_root, tmp_path / "run", WANDB_API_KEY="x" * 40, WANDB_BASE_URL=url)
     assert process.returncode == 0, process.stderr
     assert seconds < offline_seconds + 30, (seconds, offline_seconds)

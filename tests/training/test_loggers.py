@@ -46,6 +46,7 @@ def starts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         return FakeRun(mode, options["id"])
 
     monkeypatch.setattr(wandb, "init", init)
+    monkeypatch.setattr(wandb, "teardown", lambda: calls.append(("teardown", "")))
     monkeypatch.setattr(wandb, "run", None)
     monkeypatch.delenv("WANDB_MODE")  # restored after the test: going offline sets it
     return calls
@@ -66,7 +67,8 @@ def test_no_online_run_gives_one_warning_and_an_offline_run(
     logger = WandbLogger(save_dir=str(tmp_path), project="p", id="abc12345", mode="online", init_timeout=3)
     with caplog.at_level(logging.WARNING):
         run = logger.experiment
-    assert starts == [("online", "abc12345")] * answered + [("offline", "abc12345")]
+    # After a failed online start W&B's service is stopped: it would refuse the run id to the offline run.
+    assert starts == [("online", "abc12345"), ("teardown", "")] * answered + [("offline", "abc12345")]
     assert run.mode == "offline" and logger.experiment is run
     [warning] = [record.getMessage() for record in caplog.records]
     reason = "Timed out while retrying: connection refused" if answered else "timed out"
