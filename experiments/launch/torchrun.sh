@@ -1,8 +1,8 @@
 #!/bin/bash
 # DDP started by torchrun, on one node or several (run this on every node): Lightning's
 # TorchElasticEnvironment reads the ranks torchrun sets. Usage, from the repository root:
-#   experiments/launch/torchrun.sh <lit-seg fit options>
-#   NNODES=2 NODE_RANK=0 MASTER_ADDR=node0 experiments/launch/torchrun.sh <lit-seg fit options>
+#   experiments/launch/torchrun.sh --config experiments/recipes/<recipe>.yaml [<lit-seg fit options>]
+#   NNODES=2 NODE_RANK=0 MASTER_ADDR=node0 experiments/launch/torchrun.sh --config experiments/recipes/<recipe>.yaml
 # NPROC_PER_NODE defaults to the number of GPUs; MASTER_PORT to 29500.
 set -euo pipefail
 NPROC_PER_NODE=${NPROC_PER_NODE:-$(nvidia-smi --list-gpus | wc -l)}

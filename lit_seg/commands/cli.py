@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 import torch
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import ArgumentError, Namespace
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
+from lit_seg.commands.config_files import PARSER_MODE, SUBCOMMANDS, ConfigError, culprit_message, expand_arguments
 from lit_seg.commands.main import main
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.data.io import DatasetError
@@ -52,7 +53,7 @@ class CheckpointError(ValueError):
 # Errors from bad input that are reported as one line, without a traceback.
 USER_ERRORS = (
     DatasetError, ClassCountMismatch, BatchTooSmallForBatchNorm, FloatingPointError, FileNotFoundError, FileExistsError,
-    BatchSizeError, OptionError, CheckpointError, ImageTooLarge, PredictionFailures,
+    BatchSizeError, OptionError, ConfigError, CheckpointError, ImageTooLarge, PredictionFailures,
 )
 
 
@@ -272,6 +273,15 @@ class LogConfigCallback(SaveConfigCallback):
                         save_run_id(folder, logger.version)
 
 
+def parser_kwargs() -> dict[str, Any]:
+    """Keyword arguments of the main parser and each subcommand's: YAML with registry names of networks
+    (:data:`lit_seg.commands.config_files.PARSER_MODE`), errors raised (for a one-line report), and a
+    one-line usage."""
+    common = {"parser_mode": PARSER_MODE, "exit_on_error": False}
+    usage = "%(prog)s [--config FILE ...] [--KEY VALUE ...]"
+    return {**common, **{name: {**common, "usage": usage} for name in SUBCOMMANDS}}
+
+
 class SegmentationCLI(LightningCLI):
     """LightningCLI with the dataset's class metadata linked into the model, checkpoints (best by
     ``val/mIoU``, and ``last``) under ``<default_root_dir>/checkpoints``, CSV + W&B logging
@@ -289,10 +299,25 @@ class SegmentationCLI(LightningCLI):
             args=args,
             run=run,
             auto_configure_optimizers=False,
+            parser_kwargs=parser_kwargs(),
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        super().parse_arguments(parser, args)
+        """Parses ``args`` (default: the command line) with each recipe's parts and registry names of
+        networks expanded (:func:`lit_seg.commands.config_files.expand_arguments`), then checks that a
+        given checkpoint file can be read.
+
+        Raises:
+            ConfigError: a refused option or config file, the file named.
+        """
+        if isinstance(args, (dict, Namespace)):
+            super().parse_arguments(parser, args)
+        else:
+            argv = expand_arguments(sys.argv[1:] if args is None else list(args))
+            try:
+                self.config = parser.parse_args(argv)
+            except ArgumentError as error:
+                raise ConfigError(culprit_message(parser, argv, str(error))) from None
         checkpoint = self.config.get("subcommand") and self.config[self.config.subcommand].get("ckpt_path")
         if checkpoint and Path(checkpoint).is_file():  # before LightningCLI reads its hyperparameters
             read_checkpoint(Path(checkpoint))

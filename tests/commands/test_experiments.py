@@ -1,4 +1,6 @@
-"""Every YAML under experiments/ stacks, trains on a fake dataset, names its W&B run and sweeps valid options."""
+"""Every YAML under experiments/ runs: each recipe on its own (it names its parts) trains on a fake dataset
+and prints as its parts stacked one by one; overlays stack after it; W&B runs are named and sweeps give
+valid options."""
 
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from tests.helpers.experiment_runs import (
     FAKES,
     PAPER_MODELS,
     SMALL_NETS,
+    recipe_file,
     recipe_parts,
     small_run_args,
     stacked_configs,
@@ -53,12 +56,30 @@ def test_every_file_is_tested() -> None:
     assert not untested, f"YAMLs no test runs: {sorted(untested)}"
 
 
+def printed_config(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What ``lit-seg <args> --print_config`` prints."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
+def test_recipe_names_its_parts(recipe: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, dataset = recipe_parts(recipe)
+    parts = ["../base.yaml", f"../data/{dataset}.yaml", f"../models/{model}.yaml"]
+    assert yaml.safe_load(recipe.read_text())["config"] == parts
+    one_file = printed_config(capsys, "fit", "--config", str(recipe))
+    assert one_file == printed_config(capsys, "fit", *stacked_configs(model, dataset, recipe))
+    assert "config:" not in one_file
+
+
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
 def test_recipe_trains(recipe: Path, fake_data: dict[str, Path], tmp_path: Path) -> None:
     model, dataset = recipe_parts(recipe)
     settings = yaml.safe_load(recipe.read_text())
     cli = run_cli([
-        "fit", *stacked_configs(model, dataset, recipe), *small_run_args(model, fake_data[dataset], tmp_path),
+        "fit", "--config", str(recipe), *small_run_args(model, fake_data[dataset], tmp_path),
         "--trainer.fast_dev_run", "true",
     ])
     metrics = cli.trainer.callback_metrics
@@ -73,9 +94,9 @@ def test_recipe_trains(recipe: Path, fake_data: dict[str, Path], tmp_path: Path)
 def test_eval_overlay(
     overlay: str, model: str, attribute: str, kind: type, fake_data: dict[str, Path], tmp_path: Path
 ) -> None:
-    recipe = EXPERIMENTS / "recipes" / f"{model}_voc.yaml"
     cli = run_cli([
-        "validate", *stacked_configs(model, "voc", recipe), "--config", str(EXPERIMENTS / "eval" / f"{overlay}.yaml"),
+        "validate", "--config", str(recipe_file(model, "voc")),
+        "--config", str(EXPERIMENTS / "eval" / f"{overlay}.yaml"),
         *small_run_args(model, fake_data["voc"], tmp_path), "--trainer.limit_val_batches", "1",
     ])
     assert isinstance(getattr(cli.model, attribute), kind)
@@ -83,9 +104,8 @@ def test_eval_overlay(
 
 
 def test_cpu_schedule_overlay(fake_data: dict[str, Path], tmp_path: Path) -> None:
-    recipe = EXPERIMENTS / "recipes" / "segnet_basic_camvid.yaml"
     cli = run_cli([
-        "fit", *stacked_configs("segnet_basic", "camvid", recipe),
+        "fit", "--config", str(recipe_file("segnet_basic", "camvid")),
         "--config", str(EXPERIMENTS / "schedules" / "camvid_cpu.yaml"),
         "--data.init_args.root", str(fake_data["camvid"]), "--data.init_args.crop_size", "[32, 48]",
         "--data.init_args.batch_size", "2", "--total_batch_size", "2",
@@ -98,8 +118,8 @@ def test_cpu_schedule_overlay(fake_data: dict[str, Path], tmp_path: Path) -> Non
 
 def wandb_settings(model: str, dataset: str, data_root: Path, run_dir: Path, *extra: str, recipe: bool = True) -> dict:
     """What ``lit-seg fit`` with the model's and dataset's files (and their recipe) gives W&B."""
-    recipe_file = EXPERIMENTS / "recipes" / f"{model}_{dataset}.yaml" if recipe else None
-    args = [*stacked_configs(model, dataset, recipe_file), *small_run_args(model, data_root, run_dir), *extra]
+    configs = ["--config", str(recipe_file(model, dataset))] if recipe else stacked_configs(model, dataset)
+    args = [*configs, *small_run_args(model, data_root, run_dir), *extra]
     cli = SegmentationCLI(args=args, run=False)
     return next(logger for logger in cli.trainer.loggers if isinstance(logger, WandbLogger))._wandb_init
 
@@ -142,14 +162,12 @@ def test_sweep_parameters_are_cli_options(
     definition = yaml.safe_load(sweep.read_text())
     command = definition["command"]
     assert command[:3] == ["${env}", "lit-seg", "fit"] and command[-1] == "${args}"
+    assert command[3:5] == ["--config", f"experiments/recipes/{sweep.name}"]  # the recipe on its own
     # One value per parameter, formatted as the W&B agent formats ${args}.
     values = {key: spec["values"][0] if "values" in spec else spec["min"] for key, spec in definition["parameters"].items()}
     arguments = create_sweep_command_args({"args": {key: {"value": value} for key, value in values.items()}})["args"]
     monkeypatch.chdir(EXPERIMENTS.parent)
-    with pytest.raises(SystemExit) as exit_info:
-        main([*command[2:-1], *arguments, "--print_config"])
-    assert exit_info.value.code in (0, None)
-    printed = yaml.safe_load(capsys.readouterr().out)
+    printed = yaml.safe_load(printed_config(capsys, *command[2:-1], *arguments))
     for key, value in values.items():
         assert _nested(printed, key) == value, key
 
@@ -169,11 +187,10 @@ def test_total_batch_not_divisible() -> None:
 
 def test_camvid_recipe_resumes_to_same_metrics(tmp_path: Path) -> None:
     data = fake_camvid(tmp_path / "camvid", {"train": 4, "val": 2})
-    recipe = EXPERIMENTS / "recipes" / "segnet_basic_camvid.yaml"
 
     def fit(run_dir: Path, *extra: str) -> SegmentationCLI:
         return run_cli([
-            "fit", *stacked_configs("segnet_basic", "camvid", recipe),
+            "fit", "--config", str(recipe_file("segnet_basic", "camvid")),
             *small_run_args("segnet_basic", data, run_dir, crop=(32, 48)),
             "--total_batch_size", "2", "--trainer.max_steps", "6", "--trainer.val_check_interval", "2",
             "--last_checkpoint.every_n_train_steps", "2", *extra,

@@ -1,14 +1,16 @@
-"""``lit-seg``: every subcommand listed at once (no torch), and a readable ``fit --help``."""
+"""``lit-seg``: every subcommand listed at once (no torch), a readable ``fit --help``, registry names that train."""
 
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from lightning.pytorch.cli import LightningCLI
 
+from lit_seg.commands.cli import run_cli
 from lit_seg.commands.main import TOOLS, TRAINER_COMMANDS, main
-from tests.helpers.tiny_runs import REPO
+from tests.helpers.tiny_runs import REPO, tiny_fit_args
 
 pytestmark = pytest.mark.filterwarnings("ignore:LightningCLI.s args parameter")
 
@@ -46,3 +48,11 @@ def test_fit_help_is_readable(capsys: pytest.CaptureFixture[str], monkeypatch: p
     assert "torch.nn.modules" not in text and "lit_seg.networks.pspnet.PSPNet" in text
     assert text.startswith("usage: ") and len(text.splitlines()) < 900  # 2,461 lines when every nn.Module was listed
 
+
+def test_a_registry_name_trains(shapes_root: Path, tmp_path: Path) -> None:
+    cli = run_cli(tiny_fit_args(
+        shapes_root, tmp_path, "--model.net", "pspnet", "--model.net.init_args.backbone", "resnet18",
+        "--model.net.init_args.pretrained", "null", "--trainer.max_steps", "2",
+    ))
+    assert type(cli.model.net).__name__ == "PSPNet" and cli.trainer.global_step == 2
+    assert cli.config.fit.model.net.class_path == "lit_seg.networks.pspnet.PSPNet"  # as a saved config holds it

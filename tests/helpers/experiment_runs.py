@@ -46,8 +46,14 @@ def recipe_parts(recipe: Path) -> tuple[str, str]:
     return model, dataset
 
 
+def recipe_file(model: str, dataset: str) -> Path:
+    """The recipe file of a model file and a dataset."""
+    return EXPERIMENTS / "recipes" / f"{model}_{dataset}.yaml"
+
+
 def stacked_configs(model: str, dataset: str, recipe: Path | None = None) -> list[str]:
-    """``--config`` arguments in the documented order: base, dataset, model, recipe."""
+    """``--config`` arguments of the files stacked one by one: base, dataset, model (the parts that a
+    recipe names), then the ``recipe`` if given."""
     files = [EXPERIMENTS / "base.yaml", EXPERIMENTS / "data" / f"{dataset}.yaml", EXPERIMENTS / "models" / f"{model}.yaml"]
     files += [recipe] if recipe is not None else []
     return [argument for path in files for argument in ("--config", str(path))]
