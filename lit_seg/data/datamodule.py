@@ -46,7 +46,7 @@ class SegmentationDataModule(LightningDataModule):
         cache_dir: folder of the disk cache (default ``<root>/.lit_seg_cache``).
         device_augment: the loader only decodes (or reads the cache) and the training
             augmentation runs on whole batches on the device (:mod:`lit_seg.data.device_augment`).
-        predict_inputs: image files or folders that ``predict`` segments (any size; see
+        predict_inputs: an image file or folder, or a list of them, that ``predict`` segments (any size; see
             :class:`lit_seg.evaluation.prediction_writer.SegmentationWriter` for the outputs); None predicts the test
             split's images.
     """
@@ -72,7 +72,7 @@ class SegmentationDataModule(LightningDataModule):
         cache: Literal["none", "memory", "disk"] = "none",
         cache_dir: str | None = None,
         device_augment: bool = False,
-        predict_inputs: list[str] | None = None,
+        predict_inputs: str | list[str] | None = None,
     ) -> None:
         super().__init__()
         check_option(batch_size > 0, "batch_size", batch_size, "a positive number of images per process")
@@ -89,7 +89,7 @@ class SegmentationDataModule(LightningDataModule):
         self.cache = cache
         self.cache_dir = Path(cache_dir) if cache_dir else self.root / ".lit_seg_cache"
         self.device_augment = device_augment
-        self.predict_inputs = predict_inputs
+        self.predict_inputs = [predict_inputs] if isinstance(predict_inputs, str) else predict_inputs
         self.datasets: dict[str, SegmentationDataset | RawSamples | ImageFiles] = {}
 
     @property

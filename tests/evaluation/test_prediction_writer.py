@@ -36,7 +36,7 @@ def inputs(tmp_path: Path) -> Path:
 def predict(run: Path, inputs: Path, output: Path, *extra: str) -> None:
     main([
         "predict", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
-        "--data.predict_inputs", f"[{inputs}]", "--data.eval_batch_size", "2",
+        "--data.predict_inputs", str(inputs), "--data.eval_batch_size", "2",  # a plain path (a list also works)
         "--predictions.output_dir", str(output), *extra,
     ])
 
