@@ -24,13 +24,13 @@ from torch import Tensor, nn
 from torch.export import Dim, ExportedProgram
 
 from lit_seg.commands.cli import link_data_to_model
+from lit_seg.commands.config_files import CONFIG_OPTIONS, PARSER_MODE, ConfigError, expand_arguments
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.data.palette import class_palette
 from lit_seg.networks.backbones import load_state_dict
 from lit_seg.training.module import SegmentationModule
 
 FORMATS = {".onnx": "ONNX", ".pt2": "torch.export"}
-CONFIG_OPTIONS = ("--config", "-c")
 # The names of the exported graph's dimensions: input "images" [batch, 3, height, width], output "logits"
 # [batch, classes, height, width].
 DIMENSIONS = {0: "batch", 2: "height", 3: "width"}
@@ -257,14 +257,14 @@ def check(net: nn.Module, path: Path, sizes: list[tuple[int, int]], tolerance: f
 
 def export_parser(config_keys: set[str]) -> LightningArgumentParser:
     """The parser of ``lit-seg export``: ``--config`` files as ``lit-seg fit`` takes them (a run's
-    config.yaml, or the files a run was stacked from, in order), of which only ``model`` and ``data`` are
+    config.yaml, or a recipe, with registry names of networks), of which only ``model`` and ``data`` are
     used (``config_keys`` are the other top-level keys in them, accepted and ignored), then options of the
     command line (``--data.init_args.root DIR`` as in ``fit``)."""
     parser = LightningArgumentParser(
-        prog="lit-seg export", description=__doc__, exit_on_error=False,
+        prog="lit-seg export", description=__doc__, parser_mode=PARSER_MODE, exit_on_error=False,
         usage="%(prog)s --config RUN/version_0/config.yaml --ckpt_path CKPT --output model.onnx",
     )
-    parser.add_argument("--config", action=ActionConfigFile, help="a run's config.yaml, or the files it was stacked from")
+    parser.add_argument("--config", action=ActionConfigFile, help="a run's config.yaml, or the recipe it ran")
     parser.add_lightning_class_args(SegmentationModule, "model")
     parser.add_lightning_class_args(SegmentationDataModule, "data", subclass_mode=True)
     link_data_to_model(parser)
@@ -291,11 +291,13 @@ def _config_keys(argv: list[str]) -> set[str]:
 
 def load_trained(argv: list[str]) -> tuple[SegmentationModule, SegmentationDataModule, Namespace]:
     """The model (with the checkpoint's weights) and DataModule that the ``lit-seg export`` arguments
-    ``argv`` describe, and the parsed arguments."""
-    parser = export_parser(_config_keys(argv))
+    ``argv`` describe, and the parsed arguments (a recipe's ``--config`` expanded into its parts, as
+    for ``fit``)."""
     try:
+        argv = expand_arguments(argv)
+        parser = export_parser(_config_keys(argv))
         args = parser.parse_args(argv)
-    except ArgumentError as error:
+    except (ArgumentError, ConfigError) as error:
         raise SystemExit(f"lit-seg export: error: {error}") from None
     objects = parser.instantiate_classes(args)
     objects.model.load_state_dict(load_state_dict(Path(args.ckpt_path)))

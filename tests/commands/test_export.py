@@ -9,6 +9,7 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+import yaml
 from PIL import Image
 from torch import Tensor, nn
 
@@ -155,3 +156,15 @@ def test_onnx_with_its_metadata_alone_reproduces_predict(trained_run: Path, shap
     [logits] = session.run(["logits"], {"images": images})
     np.testing.assert_array_equal(logits[0].argmax(0), predicted)
     assert len(metadata["class_names"]) == logits.shape[1]
+
+
+def test_export_reads_a_recipe_as_fit_does(capsys: pytest.CaptureFixture) -> None:
+    """A one-file recipe (its parts expanded) and command-line overrides: model and data as fit has them."""
+    recipe = Path(__file__).resolve().parents[2] / "experiments" / "recipes" / "segnet_basic_camvid.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--config", str(recipe), "--data.init_args.root", "elsewhere", "--ckpt_path", "last.ckpt",
+              "--output", "model.onnx", "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["net"]["class_path"] == "lit_seg.networks.segnet.SegNetBasic"  # from the model part
+    assert printed["data"]["init_args"]["root"] == "elsewhere" and printed["data"]["init_args"]["batch_size"] == 4
