@@ -30,6 +30,7 @@ from lit_seg.evaluation.prediction_writer import DISK_ERRNOS, PredictionFailures
 from lit_seg.evaluation.report_writer import EvaluationReportWriter
 from lit_seg.evaluation.samples import PredictionSamples
 from lit_seg.networks import get_model_class, list_models
+from lit_seg.networks.backbones import HubUnreachable
 from lit_seg.training.checkpoint_io import AtomicCheckpointIO
 from lit_seg.training.checkpoints import LatestCheckpoint, resume_checkpoint
 from lit_seg.training.clock import RunClock
@@ -53,7 +54,7 @@ class CheckpointError(ValueError):
 # Errors from bad input that are reported as one line, without a traceback.
 USER_ERRORS = (
     DatasetError, ClassCountMismatch, BatchTooSmallForBatchNorm, FloatingPointError, FileNotFoundError, FileExistsError,
-    BatchSizeError, OptionError, ConfigError, CheckpointError, ImageTooLarge, PredictionFailures,
+    BatchSizeError, OptionError, ConfigError, CheckpointError, ImageTooLarge, PredictionFailures, HubUnreachable,
 )
 
 

@@ -53,15 +53,19 @@ def load_matching_weights(module: nn.Module, path: str | Path) -> None:
     module.load_state_dict({key: state[key] for key in own})
 
 
+class HubUnreachable(RuntimeError):
+    """Pretrained weights were asked for from the hub, which cannot be reached."""
+
+
 def ensure_hub_reachable(what: str) -> None:
     """Fails at once, with a clear message, when pretrained weights cannot come from the hub."""
     hint = "pass a local file instead (pretrained: /path/to/weights.safetensors)"
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-        raise RuntimeError(f"cannot download {what}: HF_HUB_OFFLINE is set; {hint}")
+        raise HubUnreachable(f"cannot download {what}: HF_HUB_OFFLINE is set; {hint}")
     try:
         socket.create_connection((_HUB_HOST, 443), timeout=3).close()
     except OSError as error:
-        raise RuntimeError(f"cannot download {what}: {_HUB_HOST} is unreachable ({error}); {hint}") from error
+        raise HubUnreachable(f"cannot download {what}: {_HUB_HOST} is unreachable ({error}); {hint}") from error
 
 
 def load_pretrained(module: nn.Module, pretrained: str, hub_repo: str) -> None:

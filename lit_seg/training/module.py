@@ -119,6 +119,9 @@ class SegmentationModule(LightningModule):
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
         if len(self.class_names) != num_classes:
             raise ClassCountMismatch(f"{len(self.class_names)} class names given for {num_classes} classes")
+        repeated = sorted({name for name in self.class_names if self.class_names.count(name) > 1})
+        if repeated:  # per-class metrics are keyed by name: a repeated name would merge their columns
+            raise ClassCountMismatch(f"class names must differ; repeated: {', '.join(repeated)}")
         self.ignore_index = ignore_index
         self.criterion = SegmentationLoss(num_classes, ignore_index, class_weights, aux_weight, loss_normalize)
         self.optimizer_factory = optimizer

@@ -182,3 +182,18 @@ def test_checkpoint_of_another_network(
                               option, "--trainer.default_root_dir", str(tmp_path / "run")])
     last_line = error.strip().splitlines()[-1]
     assert re.match(rf"lit-seg: error: checkpoint {re.escape(str(checkpoint))} {message}", last_line)
+
+
+def test_repeated_class_names() -> None:
+    with pytest.raises(ClassCountMismatch, match="class names must differ; repeated: a$"):
+        SegmentationModule(TinyNet(5), num_classes=5, class_names=["a", "b", "a", "c", "d"])
+
+
+def test_hub_weights_offline(capsys: pytest.CaptureFixture, shapes_root: Path, tmp_path: Path) -> None:
+    args = tiny_fit_args(
+        shapes_root, tmp_path, "--model.net", "pspnet", "--model.net.init_args.backbone", "resnet18",
+        "--model.net.init_args.pretrained", "hub",
+    )
+    error = error_of(capsys, args)
+    assert error.startswith("lit-seg: error: cannot download pretrained weights for resnet18: HF_HUB_OFFLINE is set")
+    assert error.count("\n") == 1

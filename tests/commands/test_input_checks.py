@@ -109,7 +109,7 @@ def test_real_full_disk_while_saving_a_checkpoint(
     for name in ("latest-epoch0-step2.ckpt.tmp", "best-epoch0-step2.ckpt.tmp"):
         (checkpoints / name).symlink_to("/dev/full")
     args = tiny_fit_args(shapes_root, tmp_path, "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1")
-    assert one_line_error(capsys, args).startswith("No space left on device")
+    assert one_line_error(capsys, args).startswith(f"No space left on device: {checkpoints}/")
     assert not list(checkpoints.glob("*.ckpt"))  # no checkpoint under its final name
 
 
