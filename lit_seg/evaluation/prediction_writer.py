@@ -134,7 +134,7 @@ class SegmentationWriter(BasePredictionWriter):
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        prediction: list[Tensor],
+        prediction: list[Tensor | str],
         batch_indices: Any,
         batch: PredictBatch,
         batch_idx: int,
@@ -146,6 +146,9 @@ class SegmentationWriter(BasePredictionWriter):
         images = unnormalise(batch["image"], data.mean, data.std)
         crops = (image for _, part in at_own_sizes(batch, images) for image in part)
         for image, labels, path in zip(crops, prediction, batch["path"], strict=True):
+            if isinstance(labels, str):  # the module's reason for not predicting this image
+                self._skip(path, labels)
+                continue
             mask_path, overlay_path = output_paths(self.directory, Path(path))
             rgb = (image * 255).round().clamp(0, 255).byte()
             try:

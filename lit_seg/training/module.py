@@ -275,10 +275,16 @@ class SegmentationModule(LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
-    def predict_step(self, batch: PredictBatch, batch_idx: int) -> list[Tensor]:
-        """Label maps ``[H, W]``, one per image, each at its own size in padded batches."""
-        parts = at_own_sizes(batch, batch["image"])
-        return [labels for _, images in parts for labels in self._labels(self.infer(images), images)]
+    def predict_step(self, batch: PredictBatch, batch_idx: int) -> list[Tensor | str]:
+        """Label maps ``[H, W]``, one per image, each at its own size in padded batches; in place of an
+        image above ``max_eval_pixels``, the reason it was not predicted (the other images go on)."""
+        predictions: list[Tensor | str] = []
+        for _, images in at_own_sizes(batch, batch["image"]):
+            try:
+                predictions += list(self._labels(self.infer(images), images))
+            except ImageTooLarge as error:
+                predictions += [str(error)] * len(images)
+        return predictions
 
     def configure_optimizers(self) -> dict:
         groups = parameter_groups(self, self.lr_multipliers, self.bias_lr_multiplier, self.bias_weight_decay)

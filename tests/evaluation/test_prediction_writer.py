@@ -105,6 +105,17 @@ def test_image_above_the_pixel_limit_is_skipped_and_the_others_written(
     assert {p.name for p in output.iterdir()} == outputs_of(list(IMAGES))
 
 
+def test_image_above_max_eval_pixels_is_skipped_and_the_others_written(
+    trained_run: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    output = tmp_path / "out"  # 2000 pixels: photo (50x50) and rgb (57x40) are above, gray and rgba below
+    skipped, last = failed_predict(capsys, trained_run, inputs, output, "--model.max_eval_pixels", "2000")
+    refused = [line for line in skipped if "above model.max_eval_pixels (2000)" in line]
+    assert sorted(Path(line.split()[3].rstrip(":")).name for line in refused) == ["photo.jpg", "rgb.png"]
+    assert last.startswith("lit-seg: error: 3 of 5 input(s) failed")
+    assert {p.name for p in output.iterdir()} == outputs_of(["gray", "rgba"])
+
+
 def failing_write(failure: OSError, stems: tuple[str, ...] = ()) -> Callable[[Path, Callable[[Path], None]], None]:
     """``write_atomically`` that fails with ``failure`` for outputs of the given stems (all when none given)."""
     write_atomically = prediction_writer.write_atomically
