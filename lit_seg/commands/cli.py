@@ -32,7 +32,7 @@ from lit_seg.evaluation.samples import PredictionSamples
 from lit_seg.networks import get_model_class, list_models
 from lit_seg.networks.backbones import HubUnreachable
 from lit_seg.training.checkpoint_io import AtomicCheckpointIO
-from lit_seg.training.checkpoints import LatestCheckpoint, resume_checkpoint
+from lit_seg.training.checkpoints import BestCheckpoint, LatestCheckpoint, resume_checkpoint
 from lit_seg.training.clock import RunClock
 from lit_seg.training.loggers import CSVLogger, WandbLogger, new_run_id, save_run_id, saved_run_id
 from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, ImageTooLarge, SegmentationModule
@@ -330,16 +330,9 @@ class SegmentationCLI(LightningCLI):
         # Two checkpoint callbacks: the best by val/mIoU, and "latest" (linked from last.ckpt), which
         # needs no metric and so can also be written mid-epoch (last_checkpoint.every_n_train_steps)
         # before any validation, and at the end of fit. Checkpoint files are complete or absent.
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
-        parser.set_defaults({
-            "checkpoint.monitor": "val/mIoU",
-            "checkpoint.mode": "max",
-            "checkpoint.filename": "best-epoch{epoch}-step{step}",
-            "checkpoint.auto_insert_metric_name": False,
-            "checkpoint.enable_version_counter": False,  # a resumed run saving the same step replaces the file
-            "trainer.plugins": [{"class_path": _class_path(AtomicCheckpointIO)}],
-        })
+        parser.set_defaults({"trainer.plugins": [{"class_path": _class_path(AtomicCheckpointIO)}]})
         for group in ("checkpoint", "last_checkpoint"):
             parser.link_arguments("trainer.default_root_dir", f"{group}.dirpath", compute_fn=_checkpoint_dir)
         parser.add_lightning_class_args(SegmentationWriter, "predictions")  # acts in predict only

@@ -1,10 +1,11 @@
-"""The "latest" checkpoint of a run, kept safe from kills and non-finite training, and where a run resumes."""
+"""A run's checkpoints: the best by a metric, and the "latest", kept safe from kills and non-finite
+training; and where a run resumes."""
 
 import fnmatch
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning import LightningModule, Trainer
@@ -49,6 +50,33 @@ class NonFiniteError(FloatingPointError):
 
 class NoCompleteCheckpoint(FileNotFoundError):
     """The run's checkpoint folder holds checkpoint files, but none can be resumed from."""
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's :class:`ModelCheckpoint` with the few options a run sets: the ``save_top_k`` best
+    checkpoints by ``monitor``, named ``best-epoch{epoch}-step{step}.ckpt``; a resumed run that saves the
+    same step replaces the file (no ``-v1`` copies).
+
+    Args:
+        dirpath: the folder (the CLI links it to ``<trainer.default_root_dir>/checkpoints``).
+        monitor: the logged metric that ranks checkpoints.
+        mode: whether a higher ("max") or lower ("min") value is better.
+        save_top_k: how many of the best to keep.
+        filename: the file name pattern (without ``.ckpt``).
+    """
+
+    def __init__(
+        self,
+        dirpath: str | None = None,
+        monitor: str = "val/mIoU",
+        mode: Literal["min", "max"] = "max",
+        save_top_k: int = 1,
+        filename: str = "best-epoch{epoch}-step{step}",
+    ) -> None:
+        super().__init__(
+            dirpath=dirpath, filename=filename, monitor=monitor, mode=mode, save_top_k=save_top_k,
+            auto_insert_metric_name=False, enable_version_counter=False,
+        )
 
 
 class LatestCheckpoint(Checkpoint):
