@@ -117,6 +117,7 @@ class LatestCheckpoint(Checkpoint):
         self.written: set[Path] = set()  # the "latest" files of this session
         self.resumed_from: Path | None = None
         self.resumed_step = 0
+        self.batch_epoch = 0  # the epoch of the last training batch, which names the file
 
     @property
     def folder(self) -> Path:
@@ -128,6 +129,7 @@ class LatestCheckpoint(Checkpoint):
         self.written = set()
         self.resumed_from = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
         self.resumed_step = trainer.global_step
+        self.batch_epoch = trainer.current_epoch
         # A resumed "latest" state is confirmed, like a new one, by the first training batch.
         resumed_latest = not trainer.fast_dev_run and self.resumed_from in self._latest_files()
         self.pending = self.resumed_from if resumed_latest else None
@@ -135,6 +137,7 @@ class LatestCheckpoint(Checkpoint):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        self.batch_epoch = trainer.current_epoch
         if self.pending is not None:  # this batch ran on the pending state, and its loss was finite
             self._confirm(trainer)
         if self.every_n_train_steps is not None and trainer.global_step % self.every_n_train_steps == 0:
@@ -178,7 +181,9 @@ class LatestCheckpoint(Checkpoint):
             names = [name for name, ok in zip(tensors, finite) if not ok]
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             raise NonFiniteError(f"weights are not finite after step {step} ({shown or 'on another process'})")
-        path = self.folder / _latest_name(trainer.current_epoch, step)
+        # At the end of a fit stopped by max_steps mid-epoch, Lightning has already counted the next epoch:
+        # the epoch of the last batch names the file, as it names the best checkpoints.
+        path = self.folder / _latest_name(self.batch_epoch, step)
         trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero and (self.folder / LAST).resolve() != path.resolve():
             link_atomically(self.folder / LAST, path)

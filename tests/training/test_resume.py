@@ -51,3 +51,11 @@ def test_last_checkpoint_holds_the_final_step(shapes_root: Path, tmp_path: Path)
     checkpoints = tmp_path / "checkpoints"
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == run.trainer.global_step == 5
     assert [path.name.endswith("-step5.ckpt") for path in checkpoints.glob("latest-*")] == [True]  # step 3 removed
+
+
+def test_checkpoint_names_agree_on_the_epoch(shapes_root: Path, tmp_path: Path) -> None:
+    """max_steps 6 stops in epoch 1 (4 steps an epoch): Lightning then counts epoch 2 before the final save,
+    yet step 6 was trained in epoch 1, and the best checkpoint of step 4 says epoch 0."""
+    run_cli(tiny_fit_args(shapes_root, tmp_path, "--trainer.max_steps", "6", "--last_checkpoint.every_n_train_steps", "5"))
+    names = sorted(path.name for path in (tmp_path / "checkpoints").glob("*.ckpt") if not path.is_symlink())
+    assert names == ["best-epoch0-step4.ckpt", "latest-epoch1-step6.ckpt"]
