@@ -13,7 +13,6 @@ from lit_seg.commands.cli import BatchSizeError, SegmentationCLI, main, run_cli,
 from lit_seg.commands.compare import read_local_run
 from lit_seg.evaluation.crf import DenseCRF
 from lit_seg.evaluation.inference import MultiScaleFlip
-from lit_seg.training.loggers import WandbLogger
 from tests.helpers.experiment_runs import (
     EXPERIMENTS,
     FAKES,
@@ -121,7 +120,8 @@ def wandb_settings(model: str, dataset: str, data_root: Path, run_dir: Path, *ex
     configs = ["--config", str(recipe_file(model, dataset))] if recipe else stacked_configs(model, dataset)
     args = [*configs, *small_run_args(model, data_root, run_dir), *extra]
     cli = SegmentationCLI(args=args, run=False)
-    return next(logger for logger in cli.trainer.loggers if isinstance(logger, WandbLogger))._wandb_init
+    loggers = cli.config.trainer.logger  # as the run's config.yaml records them
+    return next(logger.init_args for logger in loggers if logger.class_path.endswith(".WandbLogger")).as_dict()
 
 
 def test_wandb_names_from_recipe(fake_data: dict[str, Path], tmp_path: Path) -> None:
