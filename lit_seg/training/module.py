@@ -68,6 +68,8 @@ class SegmentationModule(LightningModule):
         bias_lr_multiplier: further multiplier of convolution and linear biases (Caffe's ``lr_mult: 2``).
         bias_weight_decay: False exempts convolution and linear biases from weight decay (Caffe's
             ``decay_mult: 0``).
+        norm_weight_decay: False exempts the scales and shifts of normalisation layers from weight decay
+            (TF-slim's batch norm in DeepLab's release).
         frozen_batchnorm: module-name prefixes, e.g. ``["net.backbone"]``, whose batch norms are frozen:
             always in eval mode (running statistics used, never updated) and affine parameters not trained.
         poly_power: power of the poly schedule, stepped per iteration over the trainer's total
@@ -101,6 +103,7 @@ class SegmentationModule(LightningModule):
         lr_multipliers: dict[str, float] | None = None,
         bias_lr_multiplier: float = 1.0,
         bias_weight_decay: bool = True,
+        norm_weight_decay: bool = True,
         frozen_batchnorm: list[str] | None = None,
         poly_power: float = 0.9,
         warmup_steps: int = 0,
@@ -128,6 +131,7 @@ class SegmentationModule(LightningModule):
         self.lr_multipliers = lr_multipliers
         self.bias_lr_multiplier = bias_lr_multiplier
         self.bias_weight_decay = bias_weight_decay
+        self.norm_weight_decay = norm_weight_decay
         self.frozen_batchnorm = frozen_batchnorm or []
         for norm in self.frozen_batchnorms():
             norm.requires_grad_(False).eval()
@@ -287,7 +291,9 @@ class SegmentationModule(LightningModule):
         return predictions
 
     def configure_optimizers(self) -> dict:
-        groups = parameter_groups(self, self.lr_multipliers, self.bias_lr_multiplier, self.bias_weight_decay)
+        groups = parameter_groups(
+            self, self.lr_multipliers, self.bias_lr_multiplier, self.bias_weight_decay, self.norm_weight_decay
+        )
         optimizer = self.optimizer_factory(groups)
         total_steps = int(self.trainer.estimated_stepping_batches)
         scheduler = poly_schedule(optimizer, total_steps, self.poly_power, self.warmup_steps)

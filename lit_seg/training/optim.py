@@ -10,6 +10,11 @@ from torch.optim.lr_scheduler import LambdaLR
 _WEIGHT_LAYERS = (
     nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear,
 )
+# Normalisation layers, whose scale and shift TF-slim's releases (DeepLabV3/V3+) never regularise.
+NORM_LAYERS = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm,
+    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LocalResponseNorm,
+)
 
 
 def parameter_groups(
@@ -17,6 +22,7 @@ def parameter_groups(
     lr_multipliers: dict[str, float] | None = None,
     bias_lr_multiplier: float = 1.0,
     bias_weight_decay: bool = True,
+    norm_weight_decay: bool = True,
 ) -> list[dict]:
     """Groups the trainable parameters of ``module`` by learning-rate multiplier and weight decay.
 
@@ -33,9 +39,12 @@ def parameter_groups(
         bias_lr_multiplier: extra multiplier of convolution and linear biases (Caffe's ``lr_mult: 2``).
         bias_weight_decay: False puts convolution and linear biases in groups with ``weight_decay``
             0 (Caffe's ``decay_mult: 0``).
+        norm_weight_decay: False puts the scales and shifts of normalisation layers in groups with
+            ``weight_decay`` 0 (TF-slim's batch norm has no regulariser).
     """
     lr_multipliers = lr_multipliers or {}
     biases = {id(m.bias) for m in module.modules() if isinstance(m, _WEIGHT_LAYERS) and m.bias is not None}
+    norms = {id(p) for m in module.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters(recurse=False)}
     groups: dict[tuple[float, bool], list[nn.Parameter]] = {(1.0, True): []}
     used = set()
     for name, parameter in module.named_parameters():
@@ -48,7 +57,7 @@ def parameter_groups(
         is_bias = id(parameter) in biases
         if is_bias:
             multiplier *= bias_lr_multiplier
-        decays = bias_weight_decay or not is_bias
+        decays = (bias_weight_decay or not is_bias) and (norm_weight_decay or id(parameter) not in norms)
         groups.setdefault((multiplier, decays), []).append(parameter)
     unused = set(lr_multipliers) - used
     if unused:

@@ -13,6 +13,7 @@ from lit_seg.commands.cli import BatchSizeError, SegmentationCLI, main, run_cli,
 from lit_seg.commands.compare import read_local_run
 from lit_seg.evaluation.crf import DenseCRF
 from lit_seg.evaluation.inference import MultiScaleFlip
+from lit_seg.training.optim import NORM_LAYERS
 from tests.helpers.experiment_runs import (
     EXPERIMENTS,
     FAKES,
@@ -28,6 +29,50 @@ from tests.helpers.fakes import fake_camvid
 pytestmark = pytest.mark.filterwarnings("ignore:LightningCLI.s args parameter")
 
 RECIPES = sorted((EXPERIMENTS / "recipes").glob("*.yaml"))
+# Per recipe: the (learning rate, weight decay) each kind of parameter trains at (see group_rates), as the
+# authors' released code trains them: Caffe's biases at 2x without decay (FCN, SegNet, DeepLab), DeepLabV2's
+# ASPP at 10x/20x on a frozen-BN backbone, PSPNet's heads at 10x, TF-slim's undecayed batch norms (DeepLabV3/V3+),
+# RefineNet's backbone at 0.1x with frozen BN; the CamVid-from-scratch recipes (our choice) one rate for all.
+_FCN = {"backbone.bias": (2e-4, 0.0), "head.bias": (2e-4, 0.0)}  # head.weight: the score layers; upsamplers fixed
+_PSPNET = {
+    f"{part}.{kind}": (0.1, 1e-4) for part in ("head", "aux_head") for kind in ("weight", "bias", "norm")
+} | {"backbone.weight": (0.01, 1e-4), "backbone.norm": (0.01, 1e-4)}
+_SEGNET = {"backbone.weight": (1.0, 5e-4), "backbone.norm": (1.0, 5e-4), "backbone.bias": (2.0, 0.0),
+           "head.weight": (1.0, 5e-4), "head.norm": (1.0, 5e-4), "head.bias": (2.0, 0.0)}
+
+
+def _scaled(table: dict[str, tuple[float, float]], lr: float) -> dict[str, tuple[float, float]]:
+    return {key: (round(multiplier * lr, 12), decay) for key, (multiplier, decay) in table.items()}
+
+
+def _deeplabv3(lr: float) -> dict[str, tuple[float, float]]:
+    return {"backbone.weight": (lr, 1e-4), "backbone.norm": (lr, 0.0), "head.weight": (lr, 1e-4),
+            "head.norm": (lr, 0.0), "head.bias": (2 * lr, 0.0)}
+
+
+def _one_rate(lr: float, decay: float, parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[float, float]]:
+    return {f"{part}.{kind}": (lr, decay) for part, kinds in parts.items() for kind in kinds}
+
+
+_RESNET_HEAD = {"backbone": ("weight", "norm"), "head": ("weight", "bias", "norm")}
+RECIPE_GROUPS = {
+    "deeplabv2_voc": {"backbone.norm": "frozen", "backbone.weight": (2.5e-4, 5e-4), "head.weight": (2.5e-3, 5e-4),
+                      "head.bias": (5e-3, 0.0)},
+    "deeplabv3_voc": _deeplabv3(0.007), "deeplabv3plus_voc": _deeplabv3(0.007),
+    "deeplabv3_cityscapes": _deeplabv3(0.01), "deeplabv3plus_cityscapes": _deeplabv3(0.01),
+    "deeplabv3plus_camvid": _one_rate(1e-3, 1e-4, _RESNET_HEAD),
+    "denseaspp_cityscapes": _one_rate(3e-4, 1e-5, _RESNET_HEAD),
+    "fcn8s_voc": _FCN | {"backbone.weight": (1e-4, 5e-4), "head.weight": {"frozen", (1e-4, 5e-4)}},
+    "fcn8s_camvid": _FCN | {"backbone.weight": (1e-4, 1e-4), "head.weight": {"frozen", (1e-4, 1e-4)}},
+    "pspnet_voc": _PSPNET, "pspnet_ade20k": _PSPNET, "pspnet_cityscapes": _PSPNET,
+    "pspnet_camvid": _one_rate(1e-3, 1e-4, {"backbone": ("weight", "norm"), "head": ("weight", "bias", "norm"),
+                                            "aux_head": ("weight", "bias", "norm")}),
+    "refinenet_voc": {"backbone.norm": "frozen", "backbone.weight": (5e-5, 5e-4), "head.weight": (5e-4, 5e-4),
+                      "head.bias": (5e-4, 5e-4)},
+    "segnet_camvid": _scaled(_SEGNET, 1e-3), "segnet_basic_camvid": _scaled(_SEGNET, 0.1),
+    "smp_unet_camvid": _one_rate(1e-3, 1e-4, _RESNET_HEAD),
+}
+RECIPE_GROUPS["refinenet_nyudv2"] = RECIPE_GROUPS["refinenet_voc"]
 SWEEPS = sorted((EXPERIMENTS / "sweeps").glob("*.yaml"))
 
 
@@ -73,6 +118,22 @@ def test_recipe_names_its_parts(recipe: Path, capsys: pytest.CaptureFixture[str]
     assert "config:" not in one_file
 
 
+def group_rates(module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, tuple[float, float]]:
+    """The (learning rate, weight decay) at which each kind of parameter trains, by part of the network
+    (``backbone``, ``head``, ``aux_head``) and kind (``weight``; ``bias`` of a convolution or linear layer;
+    ``norm`` for a batch norm's scale and shift); ``frozen`` where no group trains it."""
+    rates = {id(p): (group["initial_lr"], group["weight_decay"]) for group in optimizer.param_groups for p in group["params"]}
+    layers = dict(module.named_modules())
+    table: dict[str, set[tuple[float, float]]] = {}
+    for name, parameter in module.named_parameters():
+        layer = layers[name.rsplit(".", 1)[0]]
+        part = name.split(".")[1]
+        kind = "norm" if isinstance(layer, NORM_LAYERS) else name.rsplit(".", 1)[1]
+        rate = rates.get(id(parameter), "frozen")
+        table.setdefault(f"{part}.{kind}", set()).add(rate if rate == "frozen" else tuple(round(v, 12) for v in rate))
+    return {key: next(iter(value)) if len(value) == 1 else value for key, value in sorted(table.items())}
+
+
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
 def test_recipe_trains(recipe: Path, fake_data: dict[str, Path], tmp_path: Path) -> None:
     model, dataset = recipe_parts(recipe)
@@ -87,6 +148,7 @@ def test_recipe_trains(recipe: Path, fake_data: dict[str, Path], tmp_path: Path)
     assert cli.trainer.accumulate_grad_batches == settings["total_batch_size"] // 2
     base_lr = settings["model"]["optimizer"]["init_args"]["lr"]
     assert cli.trainer.optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(base_lr)
+    assert group_rates(cli.model, cli.trainer.optimizers[0]) == RECIPE_GROUPS[recipe.stem]
 
 
 @pytest.mark.parametrize(("overlay", "model", "attribute", "kind"), EVAL_OVERLAYS)

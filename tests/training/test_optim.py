@@ -52,6 +52,14 @@ def test_caffe_bias_conventions() -> None:
     assert groups[0]["lr_multiplier"] == 1.0 and "weight_decay" not in groups[0]
 
 
+def test_no_weight_decay_on_norms() -> None:
+    """DeepLabV3's release: batch-norm scales and shifts are not regularised; convolutions still are."""
+    net = Net()
+    got = settings(net, parameter_groups(net, norm_weight_decay=False))
+    assert got["backbone.1.weight"] == got["backbone.1.bias"] == (1.0, 0.0)
+    assert got["backbone.0.weight"] == got["head.0.weight"] == got["head.0.bias"] == (1.0, None)
+
+
 def test_frozen_parameters_are_left_out() -> None:
     net = Net()
     net.backbone.requires_grad_(False)
