@@ -3,38 +3,32 @@
 import importlib
 import logging
 import os
-import pickle
-import re
 import sys
-import time
 import warnings
-import zipfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import torch
 import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from lit_seg.commands.config_files import PARSER_MODE, SUBCOMMANDS, ConfigError, culprit_message, expand_arguments
 from lit_seg.commands.main import main
+from lit_seg.commands.run_names import EVALUATIONS, SUBCOMMAND_OF, add_wandb_arguments, wandb_names, wandb_run_id
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.data.io import DatasetError
 from lit_seg.data.options import OptionError, check_option
 from lit_seg.evaluation.prediction_writer import DISK_ERRNOS, PredictionFailures, SegmentationWriter
 from lit_seg.evaluation.report_writer import EvaluationReportWriter
 from lit_seg.evaluation.samples import PredictionSamples
-from lit_seg.networks import get_model_class, list_models
 from lit_seg.networks.backbones import HubUnreachable
-from lit_seg.training.checkpoint_io import AtomicCheckpointIO
+from lit_seg.training.checkpoint_io import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from lit_seg.training.checkpoints import BestCheckpoint, LatestCheckpoint, resume_checkpoint
 from lit_seg.training.clock import RunClock
-from lit_seg.training.loggers import CSVLogger, WandbLogger, new_run_id, save_run_id, saved_run_id
+from lit_seg.training.loggers import CSVLogger, WandbLogger, save_run_id
 from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, ImageTooLarge, SegmentationModule
 from lit_seg.training.progress import LineProgressBar, RichStepProgressBar
 from lit_seg.training.seeding import EpochSeed
@@ -47,43 +41,11 @@ class BatchSizeError(ValueError):
     """``total_batch_size`` cannot be split evenly over the processes."""
 
 
-class CheckpointError(ValueError):
-    """A ``ckpt_path`` file that cannot be loaded into the configured model."""
-
-
 # Errors from bad input that are reported as one line, without a traceback.
 USER_ERRORS = (
     DatasetError, ClassCountMismatch, BatchTooSmallForBatchNorm, FloatingPointError, FileNotFoundError, FileExistsError,
     BatchSizeError, OptionError, ConfigError, CheckpointError, ImageTooLarge, PredictionFailures, HubUnreachable,
 )
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint at ``path`` as Lightning loads it (``weights_only``), its tensors left on disk; fails
-    in one line where torch's traceback would come: the file empty, truncated or corrupt, or a pickle that
-    would import code.
-
-    Raises:
-        CheckpointError: naming ``path`` and what is wrong with it.
-    """
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {path} is empty")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
-    except pickle.UnpicklingError as error:
-        blocked = re.search(r"GLOBAL (\S+)", str(error))
-        if blocked is None:
-            raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint") from None
-        raise CheckpointError(
-            f"checkpoint {path} is refused: it holds a pickled {blocked[1]}, and unpickling it could run code; "
-            "only checkpoints of tensors and plain values are loaded"
-        ) from None
-    except (RuntimeError, OSError, EOFError):
-        raise CheckpointError(f"checkpoint {path} cannot be read: it is truncated or corrupt") from None
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {path} holds no state_dict: it is not a checkpoint of a lit-seg run")
-    return checkpoint
 
 
 def check_checkpoint(path: Path, model: LightningModule) -> None:
@@ -159,86 +121,6 @@ def split_total_batch(total: int, processes: int, max_per_process: int) -> tuple
     while share % accumulation:
         accumulation += 1
     return share // accumulation, accumulation
-
-
-def experiment_tags(config: Namespace) -> tuple[str, str | None, str]:
-    """The model (its registry name), backbone (None where the net has no such option) and dataset
-    of a parsed ``fit`` config, e.g. ``("pspnet", "resnet50", "camvid")``."""
-    net = config.model.net
-    class_path = net if isinstance(net, str) else net.class_path
-    options = (None if isinstance(net, str) else net.get("init_args")) or Namespace()
-    registered = {getattr(get_model_class(name), "__qualname__", None): name for name in list_models()}
-    class_name = class_path.rsplit(".", 1)[-1]
-    # smp models are named by their architecture, as in the registry ("smp.unet").
-    model = f"smp.{options.arch.lower()}" if options.get("arch") else registered.get(class_name, class_name.lower())
-    backbone = options.get("backbone") or options.get("encoder_name")
-    dataset = config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
-    return model, backbone, dataset
-
-
-# Subcommands whose W&B runs evaluate a checkpoint rather than train.
-EVALUATIONS = ("validate", "test")
-
-
-def wandb_names(config: Namespace, subcommand: str = "fit") -> dict[str, Any]:
-    """W&B ``project`` (``lit_seg-<dataset>``), ``group`` (``<model>[-<backbone>]``, shared by a
-    training run and its evaluations), run ``name`` (group, dataset, the subcommand for evaluations,
-    start time), ``tags`` (model, backbone, dataset), ``entity`` and ``job_type`` ("train", or "eval"
-    for ``validate`` and ``test``) of a parsed config; its ``wandb.*`` options override each and add tags."""
-    model, backbone, dataset = experiment_tags(config)
-    group = f"{model}-{backbone}" if backbone else model
-    wandb = config.get("wandb") or Namespace()
-    evaluation = subcommand in EVALUATIONS
-    name = "-".join([group, dataset, *([subcommand] if evaluation else []), time.strftime("%Y%m%d-%H%M%S")])
-    return {
-        "project": wandb.get("project") or f"lit_seg-{dataset}",
-        "group": wandb.get("group") or group,
-        "name": wandb.get("name") or name,
-        "tags": list(dict.fromkeys([model, *([backbone] if backbone else []), dataset, *(wandb.get("tags") or [])])),
-        "entity": wandb.get("entity"),
-        "job_type": wandb.get("job_type") or ("eval" if evaluation else "train"),
-    }
-
-
-def wandb_run_id(config: Namespace, subcommand: str) -> tuple[str, bool]:
-    """The W&B run id of this run, and whether it continues the run of a resumed fit.
-
-    In order: ``wandb.id``; ``WANDB_RUN_ID`` (set by a sweep agent); for a ``fit`` resumed from a
-    checkpoint file, the id kept beside it (:func:`lit_seg.training.loggers.saved_run_id`); else a new id,
-    so that an evaluation never logs into the training run whose config it reuses.
-    """
-    given = (config.get("wandb") or Namespace()).get("id") or os.environ.get("WANDB_RUN_ID")
-    if given:
-        return given, False
-    checkpoint = config.get("ckpt_path")
-    if subcommand == "fit" and checkpoint and Path(checkpoint).is_file():
-        saved = saved_run_id(Path(checkpoint).parent)
-        if saved:
-            return saved, True
-    return new_run_id(), False
-
-
-# The subcommand of a trainer function, as recorded with a run's config.
-SUBCOMMAND_OF = {TrainerFn.FITTING: "fit", TrainerFn.VALIDATING: "validate", TrainerFn.TESTING: "test"}
-
-
-def add_wandb_arguments(parser: LightningArgumentParser) -> None:
-    """The ``wandb.*`` options, which name the W&B run of every fit, validate and test; the CLI hands
-    them to the W&B logger (see :func:`wandb_names` and :func:`wandb_run_id`)."""
-    derived = {
-        "project": "lit_seg-<dataset>", "group": "<model>-<backbone>", "name": "<group>-<dataset>[-<subcommand>]-<time>",
-        "entity": "the API key's default entity", "job_type": "train for fit, eval for validate and test",
-        "id": "a new id; a fit resumed from a checkpoint continues the run whose id is kept beside it",
-    }
-    for option, default in derived.items():
-        parser.add_argument(f"--wandb.{option}", type=str | None, default=None, help=f"W&B {option} (default: {default})")
-    parser.add_argument("--wandb.tags", type=list[str], default=[], help="W&B tags besides model, backbone and dataset")
-    parser.add_argument(
-        "--wandb.resume", type=Literal["allow", "must", "never", "auto"] | None, default=None,
-        help="W&B resume mode for a run of the same id (default: allow, which continues it if it exists)",
-    )
-    # The config is logged once, by LogConfigCallback, rather than also as the module's hyperparameters.
-    parser.set_defaults({"trainer.enable_autolog_hparams": False})
 
 
 class LogConfigCallback(SaveConfigCallback):

@@ -14,14 +14,13 @@ from typing import Any
 import yaml
 from jsonargparse import dict_to_namespace
 
-from lit_seg.commands.cli import experiment_tags
+from lit_seg.commands.run_names import EVALUATIONS, experiment_tags
 from lit_seg.evaluation.tables import markdown_table, rich_table
 from lit_seg.training.loggers import has_wandb_api_key, steps_done
 
 MIOU, PIXEL_ACC, CLASS_ACC, BF, CLASS_IOU = "val/mIoU", "val/pixel_acc", "val/class_acc", "val/BF", "val/IoU/"
 LOSS, LR, VAL_LOSS = "train/loss", "train/lr", "val/loss"
 WALL, THROUGHPUT = "time/wall_s", "time/train_images_per_s"
-EVALUATIONS = ("validate", "test")
 DEFAULT_PLOTS = Path("runs/compare")
 
 # Config keys never shown as differences: those that name a run rather than say how it was made, and

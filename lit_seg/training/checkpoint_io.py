@@ -1,7 +1,10 @@
-"""Checkpoint files that are complete or absent: written beside their destination, synced, then renamed over it."""
+"""Checkpoint files that are complete or absent (written beside their destination, synced, then renamed
+over it), and read without executing pickled code, with one clear line for a file that cannot be."""
 
 import os
 import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +13,6 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 # A file being written is named ``<destination><TEMPORARY_SUFFIX>``, in the destination's folder.
 TEMPORARY_SUFFIX = ".tmp"
-
-# What torch.load raises for a truncated or zero-filled file (RuntimeError, OSError: measured by cutting a
-# checkpoint at every 1 kB), and for a pickle that holds more than tensors and plain values.
-_UNREADABLE = (RuntimeError, OSError, pickle.UnpicklingError)
-
 
 def temporary_path(path: Path) -> Path:
     """Where ``path`` is written before it is renamed into place."""
@@ -67,15 +65,46 @@ def link_atomically(link: Path, target: Path) -> None:
     _sync_folder(link.parent)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded: empty, truncated, corrupt, refused, or not of a run."""
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path`` as Lightning loads it (``weights_only``), its tensors left on disk; fails
+    in one line where torch's traceback would come: the file empty, truncated or corrupt, or a pickle that
+    would import code.
+
+    Raises:
+        CheckpointError: naming ``path`` and what is wrong with it.
+    """
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as error:
+        blocked = re.search(r"GLOBAL (\S+)", str(error))
+        if blocked is None:
+            raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint") from None
+        raise CheckpointError(
+            f"checkpoint {path} is refused: it holds a pickled {blocked[1]}, and unpickling it could run code; "
+            "only checkpoints of tensors and plain values are loaded"
+        ) from None
+    except (RuntimeError, OSError, EOFError):  # torch.load of a file cut anywhere (measured every 1 kB)
+        raise CheckpointError(f"checkpoint {path} cannot be read: it is truncated or corrupt") from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds no state_dict: it is not a checkpoint of a lit-seg run")
+    return checkpoint
+
+
 def checkpoint_step(path: Path) -> int | None:
     """The global step of the training checkpoint at ``path``, or None where it cannot be resumed from
     (truncated, empty, unreadable, or without training state). Reads only the pickled structure: the
     tensors stay on disk (``mmap``)."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except _UNREADABLE:
+        step = read_checkpoint(path).get("global_step")
+    except (CheckpointError, OSError):  # OSError: a file gone, or a dangling link
         return None
-    step = checkpoint.get("global_step") if isinstance(checkpoint, dict) else None
     return step if isinstance(step, int) else None
 
 

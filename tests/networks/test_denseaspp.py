@@ -4,12 +4,12 @@ released code's rectified backbone map and corner-aligned upsampling."""
 import pytest
 import timm
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
 from lit_seg.networks import get_model_class
 from lit_seg.networks.denseaspp import DenseASPP
+from tests.helpers.model_checks import record_resizes
 
 
 def test_registered() -> None:
@@ -82,14 +82,7 @@ def test_backbone_map_enters_the_dense_concatenation_rectified() -> None:
 
 @pytest.mark.parametrize("align_corners", [True, False])
 def test_final_upsampling_follows_align_corners(monkeypatch, align_corners: bool) -> None:
-    calls = []
-
-    def recording_interpolate(*args, **kwargs):
-        calls.append((kwargs["mode"], kwargs["align_corners"]))
-        return interpolate(*args, **kwargs)
-
-    interpolate = F.interpolate
-    monkeypatch.setattr(F, "interpolate", recording_interpolate)
+    calls = record_resizes(monkeypatch)
     options = {} if align_corners else {"align_corners": False}
     model = DenseASPP(3, backbone="densenet121", **options).eval()
     with torch.no_grad():

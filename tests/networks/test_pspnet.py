@@ -3,12 +3,11 @@ contract, pyramid and aux head."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lit_seg.networks import create_model, get_model_class
 from lit_seg.networks.pspnet import PSPNet
-from tests.helpers.model_checks import assert_every_parameter_gets_a_gradient
+from tests.helpers.model_checks import assert_every_parameter_gets_a_gradient, record_resizes
 
 IMAGES = (2, 3, 97, 131)
 
@@ -44,14 +43,7 @@ def test_first_blocks_take_the_previous_rate_without_dilate_first_blocks() -> No
 @pytest.mark.parametrize("align_corners", [True, False])
 def test_every_bilinear_resize_follows_align_corners(monkeypatch, align_corners: bool) -> None:
     """The pyramid's four upsamplings and the final upsampling of the logits and aux logits."""
-    calls = []
-
-    def recording_interpolate(*args, **kwargs):
-        calls.append((kwargs["mode"], kwargs["align_corners"]))
-        return interpolate(*args, **kwargs)
-
-    interpolate = F.interpolate
-    monkeypatch.setattr(F, "interpolate", recording_interpolate)
+    calls = record_resizes(monkeypatch)
     options = {} if align_corners else {"align_corners": False}
     model = PSPNet(5, backbone="resnet18", **options).train()
     with torch.no_grad():

@@ -79,15 +79,15 @@ def test_failed_save_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> None
             raise OSError(errno.ENOSPC, "No space left on device")
 
     path = tmp_path / "latest.ckpt"
-    save_atomically({"global_step": 1, "weights": torch.zeros(1000)}, path)
+    save_atomically({"state_dict": {}, "global_step": 1, "weights": torch.zeros(1000)}, path)
     with pytest.raises(OSError, match="No space left"):
-        save_atomically({"global_step": 2, "weights": torch.ones(1000), "tail": FullDisk()}, path)
+        save_atomically({"state_dict": {}, "global_step": 2, "weights": torch.ones(1000), "tail": FullDisk()}, path)
     assert checkpoint_step(path) == 1 and [file.name for file in tmp_path.iterdir()] == [path.name]
 
 
 def test_truncated_checkpoints_are_incomplete(tmp_path: Path) -> None:
     path = tmp_path / "full.ckpt"
-    save_atomically({"global_step": 3, "weights": torch.zeros(10_000)}, path)
+    save_atomically({"state_dict": {}, "global_step": 3, "weights": torch.zeros(10_000)}, path)
     data = path.read_bytes()
     assert checkpoint_step(path) == 3
     for size in (0, 100, len(data) // 2, len(data) - 1):
