@@ -115,8 +115,11 @@ class SegmentationModule(LightningModule):
         max_eval_pixels: int | None = 4096 * 4096,
     ) -> None:
         super().__init__()
-        # Evaluation settings stay out: LightningCLI applies a checkpoint's hyperparameters over the command line.
-        self.save_hyperparameters(ignore=["net", "optimizer", "inference", "crf", "max_eval_pixels"])
+        # Evaluation and speed settings stay out: LightningCLI applies a checkpoint's hyperparameters over the
+        # command line, so a validate or test run could not change them.
+        self.save_hyperparameters(ignore=[
+            "net", "optimizer", "inference", "crf", "max_eval_pixels", "boundary_f1", "channels_last", "compile",
+        ])
         self.net = net if isinstance(net, nn.Module) else net(num_classes)
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]

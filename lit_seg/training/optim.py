@@ -13,7 +13,7 @@ _WEIGHT_LAYERS = (
 # Normalisation layers, whose scale and shift TF-slim's releases (DeepLabV3/V3+) never regularise.
 NORM_LAYERS = (
     nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm,
-    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LocalResponseNorm,
+    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
 )
 
 

@@ -128,3 +128,14 @@ def test_validation_image_above_max_eval_pixels(
               "[32, 32]", "--model.inference.stride", "[16, 16]"]
     cli = run_cli(args + window)  # windows of 1024 pixels: within the budget
     assert "val/mIoU" in cli.trainer.callback_metrics
+
+
+def test_evaluation_settings_on_the_command_line_hold_with_a_checkpoint(trained_run: Path, tmp_path: Path) -> None:
+    """LightningCLI applies a checkpoint's hyperparameters over the command line: evaluation settings are not among them."""
+    args = [
+        "validate", "--config", str(trained_run / "config.yaml"),
+        "--ckpt_path", str(trained_run / "checkpoints" / "last.ckpt"),
+        "--trainer.default_root_dir", str(tmp_path), "--model.boundary_f1", "false",
+    ]
+    metrics = run_cli(args).trainer.callback_metrics
+    assert "val/mIoU" in metrics and "val/BF" not in metrics
