@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_seg.data.options import OptionError
 from lit_seg.networks.base import resize_to
 
 NetFn = Callable[[Tensor], Tensor]  # images [B, 3, H, W] -> logits [B, C, H, W]
@@ -55,9 +56,9 @@ class SlidingWindow(Inference):
         self, crop_size: tuple[int, int], stride: tuple[int, int], batch_size: int = 4, pad: bool = True
     ) -> None:
         if min(*crop_size, *stride, batch_size) < 1:
-            raise ValueError(f"crop_size {crop_size}, stride {stride} and batch_size {batch_size} must be positive")
+            raise OptionError(f"crop_size {crop_size}, stride {stride} and batch_size {batch_size} must be positive")
         if stride[0] > crop_size[0] or stride[1] > crop_size[1]:
-            raise ValueError(f"stride {tuple(stride)} exceeds crop_size {tuple(crop_size)}: pixels would be skipped")
+            raise OptionError(f"stride {tuple(stride)} exceeds crop_size {tuple(crop_size)}: pixels would be skipped")
         self.crop_size = tuple(crop_size)
         self.stride = tuple(stride)
         self.batch_size = batch_size
@@ -106,7 +107,7 @@ class MultiScaleFlip(Inference):
 
     def __init__(self, scales: Sequence[float], flip: bool = True, window: SlidingWindow | None = None) -> None:
         if not scales or min(scales) <= 0:
-            raise ValueError(f"scales must be positive and at least one, got {scales}")
+            raise OptionError(f"scales must be positive and at least one, got {scales}")
         self.scales = tuple(scales)
         self.flip = flip
         self.window = window

@@ -75,6 +75,9 @@ class PredictionSamples(Callback):
         """Logs the samples as W&B images with ground-truth and prediction masks (the ignore label named
         "ignore"). They are held back (``commit=False``) and so land in the row of the validation
         metrics that Lightning logs next, at the step of those metrics."""
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if not loggers:  # wandb.Image writes its PNG at once
+            return
         import wandb
 
         labels = dict(enumerate(class_names)) | {trainer.datamodule.ignore_index: "ignore"}
@@ -85,6 +88,5 @@ class PredictionSamples(Callback):
             })
             for image, mask, pred in self._samples
         ]
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.experiment.log({"val/predictions": images}, commit=False)
+        for logger in loggers:
+            logger.experiment.log({"val/predictions": images}, commit=False)

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
+from lit_seg.data.options import OptionError
 from lit_seg.training.checkpoint_io import TEMPORARY_SUFFIX, checkpoint_step, link_atomically
 
 LAST = "last.ckpt"
@@ -109,7 +110,7 @@ class LatestCheckpoint(Checkpoint):
 
     def __init__(self, dirpath: str, every_n_train_steps: int | None = None) -> None:
         if every_n_train_steps is not None and every_n_train_steps < 1:
-            raise ValueError(f"every_n_train_steps must be at least 1, or None; got {every_n_train_steps}")
+            raise OptionError(f"every_n_train_steps must be at least 1, or None; got {every_n_train_steps}")
         self.dirpath = dirpath
         self.every_n_train_steps = every_n_train_steps
         self.saved_step = 0  # the newest state on disk

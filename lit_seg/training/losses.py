@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_seg.data.options import OptionError
+
 
 class SegmentationLoss(nn.Module):
     """Pixel-wise cross-entropy on ``"out"``, plus ``aux_weight`` times that on ``"aux"`` and once
@@ -35,9 +37,9 @@ class SegmentationLoss(nn.Module):
     ) -> None:
         super().__init__()
         if class_weights is not None and len(class_weights) != num_classes:
-            raise ValueError(f"class_weights has {len(class_weights)} entries, expected one per class ({num_classes})")
+            raise OptionError(f"class_weights has {len(class_weights)} entries, expected one per class ({num_classes})")
         if normalize not in ("weight_sum", "pixel_count"):
-            raise ValueError(f"normalize is {normalize!r}, expected 'weight_sum' or 'pixel_count'")
+            raise OptionError(f"normalize is {normalize!r}, expected 'weight_sum' or 'pixel_count'")
         weights = torch.ones(num_classes) if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         self.register_buffer("class_weights", weights)
         self.weighted = class_weights is not None

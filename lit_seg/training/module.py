@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from lit_seg.data.batch import Batch, PredictBatch, at_own_sizes
-from lit_seg.data.options import check_option
+from lit_seg.data.options import OptionError, check_option
 from lit_seg.data.transforms import unnormalise
 from lit_seg.evaluation.boundary import BoundaryF1
 from lit_seg.evaluation.crf import DenseCRF
@@ -169,7 +169,7 @@ class SegmentationModule(LightningModule):
                         found[prefix].append(module)
         empty = [prefix for prefix, norms in found.items() if not norms]
         if empty:
-            raise ValueError(f"frozen_batchnorm: no batch norm is named {empty} or below it")
+            raise OptionError(f"frozen_batchnorm: no batch norm is named {empty} or below it")
         return [norm for norms in found.values() for norm in norms]
 
     def train(self, mode: bool = True) -> "SegmentationModule":

@@ -5,6 +5,8 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from lit_seg.data.options import OptionError
+
 # The layers whose bias the Caffe releases (FCN, SegNet, DeepLab) train at ``lr_mult: 2, decay_mult: 0``:
 # Convolution, Deconvolution and InnerProduct. Normalisation shifts are not among them.
 _WEIGHT_LAYERS = (
@@ -61,7 +63,7 @@ def parameter_groups(
         groups.setdefault((multiplier, decays), []).append(parameter)
     unused = set(lr_multipliers) - used
     if unused:
-        raise ValueError(f"lr_multipliers: no parameter is named {sorted(unused)} or below it")
+        raise OptionError(f"lr_multipliers: no parameter is named {sorted(unused)} or below it")
     return [
         {"params": params, "lr_multiplier": multiplier, **({} if decays else {"weight_decay": 0.0})}
         for (multiplier, decays), params in groups.items()

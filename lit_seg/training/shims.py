@@ -11,7 +11,10 @@ def logs_this_step(trainer: Trainer) -> bool:
     """Whether values logged in the current training step reach the loggers.
 
     Lightning's rule (``LoggerConnector.should_update_logs``, private): every ``log_every_n_steps``
-    optimizer steps, counting the step being taken, and on the step before the run stops. Skipping
+    optimizer steps, counting the step being taken, and on the step before the run stops; never with
+    ``log_every_n_steps=0`` (logging off, as in ``barebones``). Skipping
     ``self.log`` on other steps saves ~1 ms of CPU per step, a few % of a small model's step.
     """
+    if trainer.log_every_n_steps == 0:
+        return False
     return (trainer.global_step + 1) % trainer.log_every_n_steps == 0 or trainer.should_stop or bool(trainer.fast_dev_run)

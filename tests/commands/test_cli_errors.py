@@ -197,3 +197,18 @@ def test_hub_weights_offline(capsys: pytest.CaptureFixture, shapes_root: Path, t
     error = error_of(capsys, args)
     assert error.startswith("lit-seg: error: cannot download pretrained weights for resnet18: HF_HUB_OFFLINE is set")
     assert error.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--last_checkpoint.every_n_train_steps", "0", "every_n_train_steps must be at least 1"),
+        ("--model.lr_multipliers", "{neck: 10}", "lr_multipliers: no parameter is named ['neck']"),
+        ("--model.frozen_batchnorm", "[net.head]", "frozen_batchnorm: no batch norm is named ['net.head']"),
+    ],
+)
+def test_option_without_meaning(
+    capsys: pytest.CaptureFixture, shapes_root: Path, tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    error = error_of(capsys, tiny_fit_args(shapes_root, tmp_path, option, value, "--trainer.max_steps", "1"))
+    assert error.startswith("lit-seg: error: ") and message in error and error.count("\n") == 1
