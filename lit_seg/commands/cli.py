@@ -11,13 +11,19 @@ from typing import Any
 import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning import LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary
+from lightning.pytorch.callbacks import ModelSummary, ProgressBar, RichModelSummary
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
-from lit_seg.commands.config_files import PARSER_MODE, SUBCOMMANDS, ConfigError, culprit_message, expand_arguments
-from lit_seg.commands.main import main
-from lit_seg.commands.run_names import EVALUATIONS, SUBCOMMAND_OF, add_wandb_arguments, wandb_names, wandb_run_id
+from lit_seg.commands.config_files import (
+    PARSER_MODE,
+    SUBCOMMANDS,
+    ConfigError,
+    class_path,
+    culprit_message,
+    expand_arguments,
+)
+from lit_seg.commands.run_names import EVALUATIONS, add_wandb_arguments, wandb_names, wandb_run_id
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.data.io import DatasetError
 from lit_seg.data.options import OptionError, check_option
@@ -84,10 +90,6 @@ def _checkpoint_dir(root: str) -> str:
     return str(Path(root) / "checkpoints")
 
 
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def link_data_to_model(parser: LightningArgumentParser) -> None:
     """Links the DataModule's class count, class names and ignore index into the model's arguments
     of the same name, so that each is stated once, on the dataset."""
@@ -101,12 +103,12 @@ def default_callbacks(terminal: bool) -> list[dict[str, str]]:
     and model summary that suit the output (rich in a ``terminal``, plain lines elsewhere)."""
     callbacks = [EpochSeed, RunClock, EvaluationReportWriter]
     callbacks += [RichStepProgressBar, RichModelSummary] if terminal else [LineProgressBar]
-    return [{"class_path": _class_path(callback)} for callback in callbacks]
+    return [{"class_path": class_path(callback)} for callback in callbacks]
 
 
 # The loggers of every run; the CLI sets their save_dir to trainer.default_root_dir and derives the
 # W&B project, group, name and tags of the run where they are None.
-DEFAULT_LOGGERS = [{"class_path": _class_path(CSVLogger)}, {"class_path": _class_path(WandbLogger)}]
+DEFAULT_LOGGERS = [{"class_path": class_path(CSVLogger)}, {"class_path": class_path(WandbLogger)}]
 
 
 def split_total_batch(total: int, processes: int, max_per_process: int) -> tuple[int, int]:
@@ -135,7 +137,7 @@ class LogConfigCallback(SaveConfigCallback):
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         record = yaml.safe_load(self.parser.dump(self.config, skip_none=False))  # as config.yaml holds it
-        record["subcommand"] = SUBCOMMAND_OF[trainer.state.fn]
+        record["subcommand"] = trainer.state.fn.value  # "fit", "validate", "test"
         if isinstance(pl_module, SegmentationModule):
             record["model"] |= {
                 "num_classes": pl_module.num_classes,
@@ -148,7 +150,7 @@ class LogConfigCallback(SaveConfigCallback):
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Once the checkpoint callbacks have looked at their (so far empty) folder.
-        folders = {callback.dirpath for callback in trainer.checkpoint_callbacks if isinstance(callback, ModelCheckpoint)}
+        folders = {callback.dirpath for callback in trainer.checkpoint_callbacks if callback.dirpath}
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
@@ -178,7 +180,8 @@ class SegmentationCLI(LightningCLI):
             save_config_callback=LogConfigCallback,
             save_config_kwargs={"overwrite": True},
             seed_everything_default=0,
-            trainer_defaults={"default_root_dir": "runs/default"},
+            # The config is logged once, by LogConfigCallback, not also as the module's hyperparameters.
+            trainer_defaults={"default_root_dir": "runs/default", "enable_autolog_hparams": False},
             args=args,
             run=run,
             auto_configure_optimizers=False,
@@ -214,7 +217,7 @@ class SegmentationCLI(LightningCLI):
         # before any validation, and at the end of fit. Checkpoint files are complete or absent.
         parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
-        parser.set_defaults({"trainer.plugins": [{"class_path": _class_path(AtomicCheckpointIO)}]})
+        parser.set_defaults({"trainer.plugins": [{"class_path": class_path(AtomicCheckpointIO)}]})
         for group in ("checkpoint", "last_checkpoint"):
             parser.link_arguments("trainer.default_root_dir", f"{group}.dirpath", compute_fn=_checkpoint_dir)
         parser.add_lightning_class_args(SegmentationWriter, "predictions")  # acts in predict only
@@ -372,7 +375,6 @@ def run_cli(args: list[str] | None = None) -> SegmentationCLI:
     with code 1 and one line ``lit-seg: error: <message>``."""
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
             hide_dependency_notices()
             return SegmentationCLI(args=args)
     except Exception as error:
@@ -382,6 +384,3 @@ def run_cli(args: list[str] | None = None) -> SegmentationCLI:
         print(f"lit-seg: error: {_one_line(cause)}", file=sys.stderr)
         raise SystemExit(1) from None
 
-
-if __name__ == "__main__":
-    main()

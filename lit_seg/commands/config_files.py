@@ -26,7 +26,7 @@ import yaml
 from jsonargparse import ArgumentError, ArgumentParser, get_loader, set_loader
 from lightning.pytorch.cli import LightningCLI
 
-from lit_seg.networks import SegmentationNet, list_models, model_entry
+from lit_seg.networks import SegmentationNet, get_model_class, list_models
 
 # The parser mode of lit-seg's parsers: jsonargparse's YAML loader with registry names of networks
 # replaced by class paths (registered at the end of this file).
@@ -47,7 +47,8 @@ class ConfigError(ValueError):
     """A config file or option that cannot be used, named with the file it came from."""
 
 
-def _class_path(cls: type) -> str:
+def class_path(cls: type) -> str:
+    """The import path of ``cls``, as a config's ``class_path`` names it."""
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -56,10 +57,10 @@ def registered_net(name: str) -> dict[str, Any] | None:
     registered as ``name``, or None where no network is registered under it."""
     if name not in list_models():
         return None
-    builder = model_entry(name).builder
+    builder = get_model_class(name)
     if isinstance(builder, functools.partial):
-        return {"class_path": _class_path(builder.func), "init_args": dict(builder.keywords)}
-    return {"class_path": _class_path(builder)}
+        return {"class_path": class_path(builder.func), "init_args": dict(builder.keywords)}
+    return {"class_path": class_path(builder)}
 
 
 def _with_net_class_path(net: Any) -> Any:

@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
-from lightning.pytorch.trainer.states import TrainerFn
 
 from lit_seg.networks import get_model_class, list_models
 from lit_seg.training.loggers import new_run_id, saved_run_id
@@ -71,8 +70,6 @@ def wandb_run_id(config: Namespace, subcommand: str) -> tuple[str, bool]:
     return new_run_id(), False
 
 
-# The subcommand of a trainer function, as recorded with a run's config.
-SUBCOMMAND_OF = {TrainerFn.FITTING: "fit", TrainerFn.VALIDATING: "validate", TrainerFn.TESTING: "test"}
 
 
 def add_wandb_arguments(parser: LightningArgumentParser) -> None:
@@ -90,5 +87,3 @@ def add_wandb_arguments(parser: LightningArgumentParser) -> None:
         "--wandb.resume", type=Literal["allow", "must", "never", "auto"] | None, default=None,
         help="W&B resume mode for a run of the same id (default: allow, which continues it if it exists)",
     )
-    # The config is logged once, by LogConfigCallback, rather than also as the module's hyperparameters.
-    parser.set_defaults({"trainer.enable_autolog_hparams": False})

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor
 
+from lit_seg.training.checkpoints import LAST, LatestCheckpoint
 from lit_seg.training.loggers import WandbLogger
 
 MIOU = "val/mIoU"
@@ -63,9 +64,9 @@ def run_summary(trainer: Trainer, log_dir: str | None) -> list[str]:
             score = callback.best_model_score
             scored = f", {callback.monitor} {score.item():.4f}" if score is not None and callback.monitor else ""
             lines.append(f"best checkpoint: {callback.best_model_path}{scored}")
-            last = Path(callback.best_model_path).with_name("last.ckpt")
-            if last.exists():
-                lines.append(f"last checkpoint: {last} (resume with --ckpt_path last)")
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, LatestCheckpoint) and (callback.folder / LAST).exists():
+            lines.append(f"last checkpoint: {callback.folder / LAST} (resume with --ckpt_path last)")
     config = Path(log_dir or trainer.default_root_dir, "config.yaml")
     if config.is_file():
         lines.append(f"config: {config}")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lit_seg.commands.benchmark.command import LADDER, _ladder, parse_options
-from lit_seg.commands.cli import main
+from lit_seg.commands.main import main
 from lit_seg.networks import create_model
 from lit_seg.networks.costs import forward_flops
 from lit_seg.networks.deeplabv3 import DeepLabV3

@@ -11,7 +11,8 @@ import yaml
 from PIL import Image
 
 from lit_seg.commands import compare
-from lit_seg.commands.cli import main, run_cli
+from lit_seg.commands.cli import run_cli
+from lit_seg.commands.main import main
 from lit_seg.data.datasets.shapes import CLASSES as SHAPES_CLASSES
 from lit_seg.training.loggers import logged_step
 from tests.helpers.tiny_runs import tiny_fit_args

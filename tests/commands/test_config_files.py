@@ -8,8 +8,9 @@ import pytest
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from lit_seg.commands.cli import main, run_cli
+from lit_seg.commands.cli import run_cli
 from lit_seg.commands.config_files import ConfigError, expand_arguments, registered_net, with_net_class_paths
+from lit_seg.commands.main import main
 from lit_seg.networks import list_models, model_entry
 from tests.helpers.experiment_runs import EXPERIMENTS, recipe_file, stacked_configs
 

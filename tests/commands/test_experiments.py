@@ -9,8 +9,9 @@ import torch
 import yaml
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
-from lit_seg.commands.cli import BatchSizeError, SegmentationCLI, main, run_cli, split_total_batch
+from lit_seg.commands.cli import BatchSizeError, SegmentationCLI, run_cli, split_total_batch
 from lit_seg.commands.compare import read_local_run
+from lit_seg.commands.main import main
 from lit_seg.evaluation.crf import DenseCRF
 from lit_seg.evaluation.inference import MultiScaleFlip
 from lit_seg.training.optim import NORM_LAYERS

@@ -13,8 +13,9 @@ import yaml
 from PIL import Image
 from torch import Tensor, nn
 
-from lit_seg.commands.cli import main, run_cli
+from lit_seg.commands.cli import run_cli
 from lit_seg.commands.export import ExportError, capture, check, export, exportable, read_metadata
+from lit_seg.commands.main import main
 from lit_seg.networks import create_model, list_models
 
 # Small backbones for the models of PAPERS.md that have a choice.

@@ -77,7 +77,7 @@ def test_model_table_and_rendering() -> None:
 
 
 def test_models_command_prints_markdown_table(capsys) -> None:  # noqa: ANN001
-    from lit_seg.commands.cli import main
+    from lit_seg.commands.main import main
 
     main(["models", "segnet_basic", "--classes", "11", "--size", "64", "--markdown"])
     lines = capsys.readouterr().out.splitlines()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from wandb.proto import wandb_internal_pb2
 
-from lit_seg.commands.cli import main, run_cli
+from lit_seg.commands.cli import run_cli
+from lit_seg.commands.main import main
 from lit_seg.training.loggers import RUN_ID_FILE, logged_step
 from tests.helpers.tiny_runs import tiny_fit_args
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lit_seg.commands.cli import main
+from lit_seg.commands.main import main
 from lit_seg.data.palette import class_palette
 from lit_seg.evaluation import prediction_writer
 from lit_seg.evaluation.prediction_writer import overlay, save_mask

@@ -32,6 +32,14 @@ def test_log_lines(shapes_root: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert not any("litlogger" in record.getMessage() for record in caplog.records)
 
 
+def test_last_checkpoint_is_named_without_a_validation(shapes_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_cli(tiny_fit_args(shapes_root, tmp_path, "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0",
+                          "--trainer.enable_progress_bar", "true"))
+    out = capsys.readouterr().out.splitlines()
+    assert not any(line.startswith("best checkpoint: ") for line in out)
+    assert f"last checkpoint: {tmp_path / 'checkpoints' / 'last.ckpt'} (resume with --ckpt_path last)" in out
+
+
 def test_terminal_bar(
     shapes_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
