@@ -15,7 +15,11 @@ from scipy.io.matlab import MatReadError
 from torchvision.datasets.utils import extract_archive
 
 from lit_seg.data.io import DatasetError
-from lit_seg.data.palette import Palette, bit_palette, palette_table
+from lit_seg.data.palette import class_palette
+from lit_seg.evaluation.prediction_writer import save_mask
+
+# Label PNGs written here (SBD, NYUDv2) carry the VOC colour map, as VOC's own masks do.
+VOC_COLOURS = class_palette(256)
 
 
 class DownloadError(RuntimeError):
@@ -137,15 +141,6 @@ def check_layout(root: Path, files: dict[str, int], lines: dict[str, int] | None
         raise DatasetError(f"the dataset under {root} is incomplete:\n  " + "\n  ".join(problems))
 
 
-def write_label_png(mask: np.ndarray, path: Path, palette: Palette = bit_palette(256)) -> None:
-    """Writes a ``[H, W]`` uint8 label array as a palette PNG (atomically: no half-written files)."""
-    image = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8), mode="P")
-    image.putpalette(palette_table(palette).ravel().tolist())
-    part = path.with_name(path.name + ".part")
-    image.save(part, format="PNG")
-    part.replace(path)
-
-
 def read_sbd_mask(path: Path) -> np.ndarray:
     """The class mask of an SBD ``cls/<id>.mat`` (MATLAB struct ``GTcls``, field ``Segmentation``)."""
     try:
@@ -182,7 +177,7 @@ def build_voc_aug(voc: Path, sbd: Path) -> list[str]:
         if voc_mask.is_file():
             shutil.copyfile(voc_mask, target)
         else:
-            write_label_png(read_sbd_mask(sbd / "cls" / f"{image_id}.mat"), target)
+            save_mask(read_sbd_mask(sbd / "cls" / f"{image_id}.mat"), VOC_COLOURS, target)
     (lists / "train_aug.txt").write_text("".join(f"{image_id}\n" for image_id in ids))
     return ids
 
@@ -220,6 +215,6 @@ def convert_nyudv2(labeled: Path, splits: Path, mapping: Path, root: Path) -> di
                     raise DatasetError(f"frame {number} of {labeled} holds class {label.max()}, beyond {mapping}")
                 image = np.asarray(images[number - 1]).transpose(2, 1, 0)
                 Image.fromarray(image).save(root / "images" / split / f"{number:04d}.png")
-                write_label_png(table[label], root / "labels" / split / f"{number:04d}.png")
+                save_mask(table[label], VOC_COLOURS, root / "labels" / split / f"{number:04d}.png")
             written[split] = len(numbers)
     return written

@@ -83,8 +83,7 @@ class SegmentationDataModule(LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.augmentation = Augmentation(
-            tuple(crop_size), tuple(scale_range), self.ignore_index, hflip, rotation, photometric,
-            tuple(self.mean), tuple(self.std),
+            crop_size, scale_range, self.ignore_index, hflip, rotation, photometric, self.mean, self.std
         )
         self.cache = cache
         self.cache_dir = Path(cache_dir) if cache_dir else self.root / ".lit_seg_cache"

@@ -111,7 +111,7 @@ class DeviceAugment:
         scale = low + (high - low) * draws["scale"]
         scaled = (sizes * scale[:, None]).round().clamp(min=1)  # [B, 2]: the RandomScale sizes
         # Crop offsets in the scaled image, uniform over the valid integers; negative = padded.
-        spare = scaled - scaled.new_tensor(crop_size)
+        spare = torch.stack([scaled[:, 0] - crop_h, scaled[:, 1] - crop_w], dim=1)  # no host-to-device copy
         start = spare.clamp(max=0) + (torch.stack([draws["crop_y"], draws["crop_x"]], 1) * (spare.abs() + 1)).floor()
         start = torch.minimum(start, spare.clamp(min=0))
         y = torch.arange(crop_h, device=sizes.device, dtype=sizes.dtype) + 0.5

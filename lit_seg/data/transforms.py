@@ -67,6 +67,8 @@ class Augmentation:
 
     def __post_init__(self) -> None:
         crop, scales = tuple(self.crop_size), tuple(self.scale_range)
+        for name, value in (("crop_size", crop), ("scale_range", scales), ("mean", tuple(self.mean)), ("std", tuple(self.std))):
+            object.__setattr__(self, name, value)  # lists from a config become the tuples compared and hashed
         check_option(len(crop) == 2 and min(crop) > 0, "crop_size", crop, "two positive sizes (height, width)")
         check_option(
             len(scales) == 2 and 0 < scales[0] <= scales[1], "scale_range", scales, "(low, high) with 0 < low <= high"

@@ -3,7 +3,8 @@
 Output contract of every network in lit_seg: ``forward(images)`` returns a dict with
 ``"out"``: logits of shape ``[B, num_classes, H, W]`` at the input's height and width, and,
 only while training and only where the network has an auxiliary head, ``"aux"``: auxiliary
-logits of the same shape.
+logits of the same shape; and, only while training DeepLabV2 with ``multi_scale_inputs``,
+``"scales"``: a list with the logits of each input scale, each of the same shape.
 """
 
 import torch
@@ -28,7 +29,8 @@ class SegmentationNet(nn.Module):
 
     Subclasses build ``backbone``, ``head`` and ``aux_head`` in ``__init__`` and call
     ``super().__init__(backbone, head, aux_head)``; they override ``forward`` only where their
-    paper needs it (FCN's cropping, SegNet's pooling indices). ``align_corners`` is the corner
+    paper needs it (FCN's cropping, SegNet's pooling indices, DeepLabV2's multi-scale inputs,
+    RefineNet's input scale). ``align_corners`` is the corner
     convention of the final upsampling (see :func:`resize_to`).
     """
 

@@ -20,16 +20,12 @@ from lit_seg.evaluation.metrics import flatten_results, segmentation_metrics
 from lit_seg.networks.base import SegmentationNet
 from lit_seg.training.checkpoints import NonFiniteError
 from lit_seg.training.losses import SegmentationLoss
-from lit_seg.training.optim import parameter_groups, poly_schedule
+from lit_seg.training.optim import BATCH_NORMS, parameter_groups, poly_schedule
 from lit_seg.training.shims import logs_this_step
-
-# Batch norms as torch and timm build them (timm's BatchNormAct2d is a BatchNorm2d), and after Lightning's
-# sync_batchnorm conversion.
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class ClassCountMismatch(ValueError):
-    """The network's output channels differ from the dataset's number of classes."""
+    """The class metadata disagree: the network's output channels, the dataset's classes, their names."""
 
 
 class BatchTooSmallForBatchNorm(ValueError):
@@ -163,7 +159,7 @@ class SegmentationModule(LightningModule):
         """The batch norms under the ``frozen_batchnorm`` prefixes; a prefix over none is an error."""
         found = {prefix: [] for prefix in self.frozen_batchnorm}
         for name, module in self.named_modules():
-            if isinstance(module, _BATCH_NORMS):
+            if isinstance(module, BATCH_NORMS):
                 for prefix in self.frozen_batchnorm:
                     if name == prefix or name.startswith(prefix + "."):
                         found[prefix].append(module)
@@ -248,7 +244,7 @@ class SegmentationModule(LightningModule):
         parts = list(at_own_sizes(batch, batch["image"], batch["mask"]))
         for rows, images, masks in parts:
             logits = self.infer(images)
-            loss += self.criterion.cross_entropy(logits, masks) / len(parts)  # the parts are of one size
+            loss += self.criterion.cross_entropy(logits, masks) / len(parts)  # parts: the whole batch, or one image each
             labels = self._labels(logits, images)
             predictions[rows, : labels.shape[-2], : labels.shape[-1]] = labels
             if boundary is not None:  # each image at its own size: the tolerance follows its diagonal
