@@ -2,6 +2,7 @@
 are logged at the step of the checkpoint evaluated."""
 
 from pathlib import Path
+from typing import Any
 
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
@@ -9,7 +10,6 @@ from lightning.pytorch.trainer.states import TrainerFn
 from rich.console import Console
 
 from lit_seg.evaluation.report import EvaluationReport
-from lit_seg.training.checkpoint_io import checkpoint_step
 from lit_seg.training.loggers import logged_step
 
 
@@ -24,6 +24,13 @@ class EvaluationReportWriter(Callback):
     logged ``step`` as the step of the metrics logged with it).
     """
 
+    def __init__(self) -> None:
+        self.checkpoint_step: int | None = None  # the training step of the checkpoint being evaluated
+
+    def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        step = checkpoint.get("global_step")
+        self.checkpoint_step = step if isinstance(step, int) else None
+
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._log_checkpoint_step(trainer, pl_module)
 
@@ -31,11 +38,8 @@ class EvaluationReportWriter(Callback):
         self._log_checkpoint_step(trainer, pl_module)
 
     def _log_checkpoint_step(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.state.fn == TrainerFn.FITTING or not trainer.ckpt_path:
-            return
-        step = checkpoint_step(Path(trainer.ckpt_path))
-        if step is not None:
-            pl_module.log("step", float(logged_step(step)))
+        if trainer.state.fn != TrainerFn.FITTING and trainer.ckpt_path and self.checkpoint_step is not None:
+            pl_module.log("step", float(logged_step(self.checkpoint_step)))
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn == TrainerFn.VALIDATING:
