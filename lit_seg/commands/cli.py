@@ -32,7 +32,7 @@ from lit_seg.evaluation.report_writer import EvaluationReportWriter
 from lit_seg.evaluation.samples import PredictionSamples
 from lit_seg.networks.backbones import HubUnreachable
 from lit_seg.training.checkpoint_io import AtomicCheckpointIO, CheckpointError, read_checkpoint
-from lit_seg.training.checkpoints import BestCheckpoint, LatestCheckpoint, resume_checkpoint
+from lit_seg.training.checkpoints import BestCheckpoint, LatestCheckpoint, checkpoint_folder, resume_checkpoint
 from lit_seg.training.clock import RunClock
 from lit_seg.training.loggers import CSVLogger, WandbLogger, save_run_id
 from lit_seg.training.module import BatchTooSmallForBatchNorm, ClassCountMismatch, ImageTooLarge, SegmentationModule
@@ -84,10 +84,6 @@ def check_checkpoint(path: Path, model: LightningModule) -> None:
             f"are missing from it and {len(unexpected)} of its tensors are not in this network, e.g. "
             f"{min(missing or unexpected)}"
         )
-
-
-def _checkpoint_dir(root: str) -> str:
-    return str(Path(root) / "checkpoints")
 
 
 def link_data_to_model(parser: LightningArgumentParser) -> None:
@@ -219,7 +215,7 @@ class SegmentationCLI(LightningCLI):
         parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
         parser.set_defaults({"trainer.plugins": [{"class_path": class_path(AtomicCheckpointIO)}]})
         for group in ("checkpoint", "last_checkpoint"):
-            parser.link_arguments("trainer.default_root_dir", f"{group}.dirpath", compute_fn=_checkpoint_dir)
+            parser.link_arguments("trainer.default_root_dir", f"{group}.dirpath", compute_fn=checkpoint_folder)
         parser.add_lightning_class_args(SegmentationWriter, "predictions")  # acts in predict only
         parser.add_argument(
             "--total_batch_size", type=int | None, default=None,
@@ -239,7 +235,7 @@ class SegmentationCLI(LightningCLI):
         if os.environ.get("WANDB_SWEEP_ID") and run_id:
             config.trainer.default_root_dir = str(Path(config.trainer.default_root_dir or "runs/default") / run_id)
             for group in ("checkpoint", "last_checkpoint"):
-                config[group].dirpath = _checkpoint_dir(config.trainer.default_root_dir)
+                config[group].dirpath = checkpoint_folder(config.trainer.default_root_dir)
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":  # a complete checkpoint, said in one line
             config.ckpt_path = resume_checkpoint(config.last_checkpoint.dirpath)
         self._complete_loggers(config)

@@ -16,6 +16,7 @@ from jsonargparse import dict_to_namespace
 
 from lit_seg.commands.run_names import EVALUATIONS, experiment_tags
 from lit_seg.evaluation.tables import markdown_table, rich_table
+from lit_seg.training.checkpoints import checkpoint_folder
 from lit_seg.training.loggers import has_wandb_api_key, steps_done
 
 MIOU, PIXEL_ACC, CLASS_ACC, BF, CLASS_IOU = "val/mIoU", "val/pixel_acc", "val/class_acc", "val/BF", "val/IoU/"
@@ -278,7 +279,7 @@ def read_wandb_runs(path: str, filters: dict | None = None) -> list[Run]:
             kind = config.get("subcommand") if config.get("subcommand") in EVALUATIONS else session_kind({}, rows)
             evaluation = _evaluation(remote.name, kind, rows)
             if evaluation:
-                evaluations.append((remote.group, evaluation))
+                evaluations.append((remote.group, _checkpoint_folder(config.get("ckpt_path")), evaluation))
             continue
         validations = [row for row in rows if row.get(MIOU) is not None]
         if not validations:
@@ -292,12 +293,21 @@ def read_wandb_runs(path: str, filters: dict | None = None) -> list[Run]:
             model, dataset = remote.group or "?", "?"
         classes = tuple((config.get("model") or {}).get("class_names") or ())
         training = [row for row in rows if LOSS in row or LR in row]
-        runs.append((remote.group, Run(remote.name, model, dataset, validations, classes, training, flat_config(config))))
-    for group, evaluation in evaluations:
-        owners = [run for run_group, run in runs if run_group == group]
-        if owners:
-            owners[-1].evaluations.append(evaluation)
-    return [run for _, run in runs]
+        run = Run(remote.name, model, dataset, validations, classes, training, flat_config(config))
+        root = (config.get("trainer") or {}).get("default_root_dir")
+        runs.append((remote.group, checkpoint_folder(root) if root else None, run))
+    for group, folder, evaluation in evaluations:
+        # The training run whose checkpoint folder holds the evaluated checkpoint, else the group's last.
+        owners = [run for run_group, _, run in runs if run_group == group]
+        owners = [run for _, run_folder, run in runs if folder and run_folder == folder] or owners[-1:]
+        for run in owners[:1]:
+            run.evaluations.append(evaluation)
+    return [run for _, _, run in runs]
+
+
+def _checkpoint_folder(path: str | None) -> str | None:
+    """The folder of the checkpoint file ``path`` (None for none)."""
+    return str(Path(path).parent) if path else None
 
 
 def _percent(value: float | None) -> str:

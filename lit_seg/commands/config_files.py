@@ -211,7 +211,7 @@ def _net_arguments(value: str) -> list[str]:
     return ["--model.net", value]
 
 
-def _given_configs(argv: list[str]) -> Iterator[tuple[int, Path]]:
+def given_configs(argv: list[str]) -> Iterator[tuple[int, Path]]:
     """Each config file of ``argv``, with the index just past it."""
     index = 0
     while index < len(argv):
@@ -231,7 +231,7 @@ def culprit_message(parser: ArgumentParser, argv: list[str], message: str) -> st
     whose addition (to the files before it, without the options after) makes parsing fail for a
     reason other than options still missing. An error of no file is returned as it is."""
     subcommand = next((argument for argument in argv if argument in SUBCOMMANDS), None)
-    for end, path in _given_configs(argv):
+    for end, path in given_configs(argv):
         prefix = argv[:end]
         if subcommand is not None and subcommand not in prefix:
             prefix.append(subcommand)

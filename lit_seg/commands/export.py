@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.export import Dim, ExportedProgram
 
 from lit_seg.commands.cli import link_data_to_model
-from lit_seg.commands.config_files import CONFIG_OPTIONS, PARSER_MODE, ConfigError, expand_arguments
+from lit_seg.commands.config_files import PARSER_MODE, ConfigError, expand_arguments, given_configs
 from lit_seg.data.datamodule import SegmentationDataModule
 from lit_seg.data.palette import class_palette
 from lit_seg.networks.backbones import load_state_dict
@@ -282,10 +282,9 @@ def export_parser(config_keys: set[str]) -> LightningArgumentParser:
 def _config_keys(argv: list[str]) -> set[str]:
     """The top-level keys of the config files in ``argv``."""
     keys = set()
-    for option, value in zip(argv, argv[1:]):
-        if option in CONFIG_OPTIONS and Path(value).is_file():
-            loaded = yaml.safe_load(Path(value).read_text())
-            keys |= set(loaded) if isinstance(loaded, dict) else set()
+    for _, path in given_configs(argv):  # --config FILE and --config=FILE
+        loaded = yaml.safe_load(path.read_text())
+        keys |= set(loaded) if isinstance(loaded, dict) else set()
     return keys
 
 

@@ -17,6 +17,12 @@ from lit_seg.data.options import OptionError
 from lit_seg.training.checkpoint_io import TEMPORARY_SUFFIX, checkpoint_step, link_atomically
 
 LAST = "last.ckpt"
+
+
+def checkpoint_folder(root: str | Path) -> str:
+    """Where a run whose ``trainer.default_root_dir`` is ``root`` keeps its checkpoints (the CLI links both
+    checkpoint callbacks' ``dirpath`` to it)."""
+    return str(Path(root) / "checkpoints")
 _LATEST = re.compile(r"latest-epoch(\d+)-step(\d+)\.ckpt")
 
 

@@ -161,3 +161,15 @@ def test_wandb_evaluation_runs_are_reported_apart(runs: list[Path], monkeypatch:
     assert [(e.run, e.kind, e.step, e.metrics["mIoU"]) for e in run.evaluations] == [
         ("eval", "validate", 6, metrics["val/mIoU"])
     ]
+
+
+def test_wandb_evaluation_belongs_to_the_run_of_its_checkpoint(runs: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two training runs share a group: the evaluation goes to the one whose checkpoint it evaluated."""
+    first, second = as_wandb_run(runs[0], 0, "first"), as_wandb_run(runs[1], 0, "second")
+    metrics = {key: value for key, value in first.history[-1].items() if key.startswith("val/")}
+    checkpoint = str(Path(first.config["trainer"]["default_root_dir"]) / "checkpoints" / "last.ckpt")
+    config = first.config | {"subcommand": "validate", "ckpt_path": checkpoint}
+    evaluation = FakeWandbRun("eval", "tinynet", "eval", config, [metrics | {"trainer/global_step": 5.0}])
+    use_fake_wandb(monkeypatch, [first, second, evaluation])
+    read = {run.name: [e.run for e in run.evaluations] for run in compare.read_wandb_runs("someone/lit_seg-folder", {"group": "tinynet"})}
+    assert read == {"first": ["eval"], "second": []}
